@@ -1,0 +1,50 @@
+"""The application object every verb receives: options, the root mapping, output, and lazily built facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from asrctl.output import Output
+
+if TYPE_CHECKING:
+    from asrctl.facts import HostFacts
+    from asrctl.matrix import Platform, Unsupported
+    from asrctl.system.paths import Paths
+
+
+@dataclass
+class App:
+    root_arg: str | None
+    bundle_dir_args: tuple[str, ...]
+    out: Output
+    exit_codes: str = "asrctl"
+    command: str = "asrctl"
+    log_file: Path | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def paths(self) -> Paths:
+        from asrctl.system.paths import Paths
+
+        return Paths.for_root(self.root_arg)
+
+    @cached_property
+    def facts(self) -> HostFacts:
+        from asrctl.facts import detect
+
+        return detect(self.paths)
+
+    @cached_property
+    def platform(self) -> Platform | Unsupported:
+        from asrctl.matrix import select
+
+        return select(self.facts)
+
+    def start_log(self, changes_machine: bool) -> None:
+        from asrctl.system import log
+
+        if self.log_file is None:
+            self.log_file = log.setup(self.paths, create_dirs=changes_machine)

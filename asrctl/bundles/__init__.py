@@ -1,0 +1,1 @@
+"""Mobility Service bundles: names, the catalog, digests, safe unpacking, fetching."""

@@ -1,0 +1,144 @@
+"""Find bundles in the bundle directories and choose the one a host uses."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from asrctl.bundles.names import BundleName, BundleNameError, looks_like_bundle, parse
+from asrctl.errors import AsrctlError
+from asrctl.system.paths import Paths
+
+GZIP_MAGIC = b"\x1f\x8b"
+EXE_MAGIC = b"MZ"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    name: BundleName
+
+    @property
+    def version(self) -> str:
+        return self.name.version
+
+    @property
+    def os_tag(self) -> str:
+        return self.name.os_tag
+
+
+@dataclass(frozen=True)
+class Ignored:
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    bundles: tuple[Bundle, ...]
+    ignored: tuple[Ignored, ...]
+    dirs: tuple[Path, ...]
+
+    def for_tag(self, tag: str) -> list[Bundle]:
+        """Bundles for ``tag``, newest first."""
+        found = [b for b in self.bundles if b.name.matches_tag(tag)]
+        return sorted(found, key=lambda b: b.name.sort_key, reverse=True)
+
+    def newest_for(self, tag: str) -> Bundle | None:
+        found = self.for_tag(tag)
+        return found[0] if found else None
+
+
+def default_dirs(paths: Paths) -> list[Path]:
+    """``bundles/`` next to the executable, then ``<root>/var/lib/asrctl/bundles`` (CLI contract)."""
+    beside: Path | None = None
+    if getattr(sys, "frozen", False):
+        beside = Path(sys.executable).resolve().parent / "bundles"
+    elif sys.argv and Path(sys.argv[0]).name in ("asrctl", "asrctl.exe"):
+        # The console script; ``python -m asrctl`` has no executable of its own to sit beside.
+        beside = Path(sys.argv[0]).resolve().parent / "bundles"
+    return [p for p in (beside, paths.default_bundle_dir) if p is not None]
+
+
+def resolve_dirs(given: Sequence[str], paths: Paths) -> tuple[list[Path], bool]:
+    """The bundle dirs to search and whether the operator named them (then each must exist)."""
+    if given:
+        dirs = []
+        for raw in given:
+            p = Path(raw)
+            if not p.exists():
+                raise AsrctlError("ASRCTL-E021", f"bundle dir {raw}: no such directory")
+            if not p.is_dir():
+                raise AsrctlError("ASRCTL-E021", f"bundle dir {raw}: not a directory")
+            dirs.append(p)
+        return dirs, True
+    return default_dirs(paths), False
+
+
+def _sniff(path: Path, kind: str) -> str | None:
+    """Why a file with a bundle name is not a bundle, or None. Reads two bytes."""
+    try:
+        if not path.is_file():
+            return "not a regular file"
+        size = path.stat().st_size
+        if size == 0:
+            return "empty file (0 bytes)"
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror}"
+    want = GZIP_MAGIC if kind == "linux" else EXE_MAGIC
+    if head != want:
+        return "not a gzip archive" if kind == "linux" else "not a Windows executable"
+    return None
+
+
+def scan(dirs: Iterable[Path]) -> Catalog:
+    bundles: list[Bundle] = []
+    ignored: list[Ignored] = []
+    seen: set[Path] = set()
+    searched: list[Path] = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        searched.append(d)
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            raise AsrctlError("ASRCTL-E021", f"bundle dir {d}: {exc.strerror}") from None
+        for entry in entries:
+            if not looks_like_bundle(entry.name):
+                continue
+            path = Path(entry.path)
+            real = path.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            try:
+                name = parse(entry.name)
+            except BundleNameError as exc:
+                ignored.append(Ignored(path, str(exc)))
+                continue
+            why = _sniff(path, name.kind)
+            if why:
+                ignored.append(Ignored(path, why))
+                continue
+            bundles.append(Bundle(path, name))
+    return Catalog(tuple(bundles), tuple(ignored), tuple(searched))
+
+
+def load_bundle(path: Path) -> Bundle:
+    """A bundle the operator named explicitly: it must parse and look like what its name says."""
+    if not path.exists():
+        raise AsrctlError("ASRCTL-E022", f"{path}: no such file")
+    try:
+        name = parse(path.name)
+    except BundleNameError as exc:
+        raise AsrctlError("ASRCTL-E022", f"{path.name}: {exc}") from None
+    why = _sniff(path, name.kind)
+    if why:
+        raise AsrctlError("ASRCTL-E033", f"{path.name}: {why}")
+    return Bundle(path, name)

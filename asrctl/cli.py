@@ -1,0 +1,266 @@
+"""The command line: parse → call → render. No OS logic lives here.
+
+``run()`` is the one place where exceptions become exit codes and JSON errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from asrctl import __version__
+from asrctl.app import App
+from asrctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, AsrctlError, msi_exit
+from asrctl.output import Output, Result
+from asrctl.system import log as _log  # noqa: F401  (installs the NullHandler before anything logs)
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+_current: App | None = None
+
+
+def _app(ctx: click.Context) -> App:
+    app = ctx.find_object(App)
+    assert app is not None
+    return app
+
+
+def _command_name(ctx: click.Context) -> str:
+    return " ".join(ctx.command_path.split()[1:]) or "asrctl"
+
+
+def _begin(ctx: click.Context, changes_machine: bool = False) -> App:
+    app = _app(ctx)
+    app.command = _command_name(ctx)
+    app.start_log(changes_machine)
+    logging.getLogger("asrctl").info("asrctl %s: %s (root %s)", __version__, app.command, app.paths.root)
+    return app
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--root",
+    envvar="ASRCTL_ROOT",
+    show_envvar=True,
+    metavar="DIR",
+    help="Alternate filesystem root (like rpm --root); nothing is written outside it. Default /.",
+)
+@click.option(
+    "--bundle-dir",
+    "bundle_dirs",
+    multiple=True,
+    envvar="ASRCTL_BUNDLE_DIR",
+    show_envvar=True,
+    type=click.Path(),
+    metavar="DIR",
+    help="Where to look for Microsoft-ASR_UA_* bundles (repeatable; env: ':'-separated). "
+    "Default: bundles/ next to the executable, then <root>/var/lib/asrctl/bundles.",
+)
+@click.option(
+    "--json", "json_mode", is_flag=True, envvar="ASRCTL_JSON", show_envvar=True, help="Print one JSON result on stdout."
+)
+@click.option("-v", "--verbose", count=True, help="More detail on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--color/--no-color", default=None, help="Force or disable colour (NO_COLOR is honoured).")
+@click.option(
+    "--exit-codes",
+    type=click.Choice(["asrctl", "msi"]),
+    default="asrctl",
+    envvar="ASRCTL_EXIT_CODES",
+    show_envvar=True,
+    help="Exit code convention; 'msi' maps outcomes to Windows Installer codes for SCCM/Intune.",
+)
+@click.version_option(__version__, "--version", prog_name="asrctl", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    root: str | None,
+    bundle_dirs: tuple[str, ...],
+    json_mode: bool,
+    verbose: int,
+    quiet: bool,
+    color: bool | None,
+    exit_codes: str,
+) -> None:
+    """Install, upgrade, register and remove the Azure Site Recovery Mobility Service agent."""
+    global _current
+    out = Output(json_mode=json_mode, verbosity=-1 if quiet else verbose, color=color)
+    app = App(root_arg=root, bundle_dir_args=bundle_dirs, out=out, exit_codes=exit_codes)
+    ctx.obj = app
+    _current = app
+
+
+# --- detect ------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.pass_context
+def detect(ctx: click.Context) -> Result:
+    """Show OS, distro, version, arch, kernel and the bundle OS tag this host uses (or why it is unsupported).
+
+    Exits 3 when the host is unsupported; the JSON still carries everything that was detected.
+    """
+    from asrctl import render
+
+    app = _begin(ctx)
+    result = Result(app.command, data={"platform": platform_json(app), "host": app.facts.as_json()})
+    plat = app.platform
+    result.warnings.extend(plat.warnings)
+    if not plat.supported:
+        err = AsrctlError("ASRCTL-E010", plat.reason or "unsupported")
+        result.ok = False
+        result.error = err.as_json()
+    render.detect(app, result)
+    if not plat.supported:
+        raise _Reported(err, result)
+    return result
+
+
+def platform_json(app: App) -> dict[str, object]:
+    facts, plat = app.facts, app.platform
+    return {
+        "os_family": facts.os_family,
+        "distro_id": facts.distro_id or None,
+        "version": facts.version or None,
+        "arch": facts.arch,
+        "kernel": facts.kernel,
+        "os_tag": plat.os_tag,
+        "supported": plat.supported,
+        "reason": plat.reason,
+        "name": plat.name,
+        "is_admin": facts.is_admin,
+        "warnings": list(plat.warnings),
+    }
+
+
+# --- bundles -----------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def bundles() -> None:
+    """Find, verify, unpack and fetch Mobility Service bundles."""
+
+
+@bundles.command("list")
+@click.pass_context
+def bundles_list(ctx: click.Context) -> Result:
+    """Every bundle found, parsed, and the one this host would use."""
+    from asrctl import render
+    from asrctl.bundles.catalog import resolve_dirs, scan
+
+    app = _begin(ctx)
+    dirs, _explicit = resolve_dirs(app.bundle_dir_args, app.paths)
+    catalog = scan(dirs)
+    plat = app.platform
+    selected = catalog.newest_for(plat.os_tag) if plat.os_tag else None
+    rows = []
+    for b in sorted(catalog.bundles, key=lambda b: (b.os_tag.upper(), b.name.sort_key), reverse=False):
+        rows.append(
+            {
+                "path": str(b.path),
+                "filename": b.path.name,
+                "version": b.version,
+                "os_tag": b.os_tag,
+                "date": b.name.date.isoformat(),
+                "kind": b.name.kind,
+                "selected": selected is not None and b.path == selected.path,
+            }
+        )
+    result = Result(
+        app.command,
+        data={
+            "bundles": rows,
+            "ignored": [{"path": str(i.path), "reason": i.reason} for i in catalog.ignored],
+            "dirs": [str(d) for d in catalog.dirs],
+            "host_os_tag": plat.os_tag,
+            "selected": str(selected.path) if selected else None,
+        },
+    )
+    if plat.os_tag and selected is None:
+        result.warnings.append(f"no bundle for this host's tag {plat.os_tag} in {', '.join(map(str, dirs)) or '-'}")
+    elif not plat.supported:
+        result.warnings.append(f"this host is unsupported: {plat.reason}")
+    render.bundles_list(app, result)
+    return result
+
+
+# --- the one place where outcomes become exit codes ---------------------------------------------------------
+
+
+class _Reported(Exception):
+    """An error whose result (with data) the verb already rendered for people; only emit and exit."""
+
+    def __init__(self, error: AsrctlError, result: Result) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.result = result
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv or os.environ.get("ASRCTL_JSON", "").lower() in ("1", "true", "yes", "on")
+
+
+def _finish(app: App | None, exit_code: int, reboot: bool, spec: object = None) -> int:
+    if app is not None and app.exit_codes == "msi":
+        from asrctl.errors import Spec
+
+        return msi_exit(exit_code, spec if isinstance(spec, Spec) else None, reboot)
+    return exit_code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    global _current
+    _current = None
+    args = list(sys.argv[1:] if argv is None else argv)
+    fallback = Output(json_mode=_wants_json(args))
+    try:
+        rv = cli.main(args=args, prog_name="asrctl", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except click.ClickException as exc:  # usage errors: click's message, and the envelope with --json
+        out = _current.out if _current else fallback
+        exc.show(file=sys.stderr)
+        err = AsrctlError("ASRCTL-E002", exc.format_message())
+        out.emit(Result(_current.command if _current else "asrctl", ok=False, error=err.as_json()))
+        return _finish(_current, EXIT_USAGE, False, err.spec)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err = AsrctlError("ASRCTL-E003", "interrupted")
+        return _fail(err, Result(_current.command if _current else "asrctl"), fallback, EXIT_INTERRUPTED)
+    except _Reported as rep:
+        out = _current.out if _current else fallback
+        out.emit(rep.result)
+        return _finish(_current, rep.error.exit_code, False, rep.error.spec)
+    except AsrctlError as err:
+        return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
+    except Exception as exc:  # a bug: say so, say where the log is
+        logging.getLogger("asrctl").exception("internal error")
+        where = str(_current.log_file) if _current and _current.log_file else "stderr (run with -v)"
+        err = AsrctlError("ASRCTL-E001", f"internal error: {type(exc).__name__}: {exc} (details: {where})")
+        if _current and _current.out.verbosity > 0:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        return _fail(err, Result(_current.command if _current else "asrctl"), fallback, EXIT_INTERNAL)
+    if isinstance(rv, Result):
+        app = _current
+        assert app is not None
+        app.out.emit(rv)
+        code = EXIT_OK if rv.ok else EXIT_INTERNAL
+        return _finish(app, code, rv.reboot_required)
+    return EXIT_OK if rv is None else int(rv)
+
+
+def _fail(err: AsrctlError, result: Result, fallback: Output, code: int) -> int:
+    from asrctl.system.redact import redact
+
+    out = _current.out if _current else fallback
+    err.message = redact(err.message)
+    logging.getLogger("asrctl").error("%s: %s", err.code, err.message)
+    out.error(err.code, err.message, err.remedy)
+    result.ok = False
+    result.error = err.as_json()
+    out.emit(result)
+    return _finish(_current, code, False, err.spec)

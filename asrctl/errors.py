@@ -1,0 +1,344 @@
+"""The one error catalogue.
+
+Every failure an operator can meet has a stable code (``ASRCTL-Exxx``), an exit code from the CLI contract,
+a message that says what happened and a remedy that says what to do. Codes are never reused or renumbered:
+scripts and runbooks match on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Exit codes of the CLI contract (../shared/design/CLI.md).
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_UNSUPPORTED = 3
+EXIT_NO_BUNDLE = 4
+EXIT_BUNDLE_BAD = 5
+EXIT_PRECONDITION = 6
+EXIT_VENDOR = 7
+EXIT_REGISTRATION = 8
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Spec:
+    code: str
+    exit: int
+    title: str
+    remedy: str
+    # Outcome class for ``--exit-codes msi`` (see msi_exit()).
+    msi: str = "failure"
+
+
+def _catalogue(*specs: Spec) -> dict[str, Spec]:
+    table: dict[str, Spec] = {}
+    for spec in specs:
+        assert spec.code not in table, spec.code
+        table[spec.code] = spec
+    return table
+
+
+CATALOGUE = _catalogue(
+    Spec("ASRCTL-E001", EXIT_INTERNAL, "internal error", "This is a bug in asrctl. Send the log file named above."),
+    Spec("ASRCTL-E002", EXIT_USAGE, "bad argument", "Check the command line; see `asrctl --help`.", "usage"),
+    Spec("ASRCTL-E003", EXIT_INTERRUPTED, "interrupted", "Run the same command again; it picks up where it stopped."),
+    Spec("ASRCTL-E004", EXIT_USAGE, "confirmation needed", "Run it from a terminal to answer, or add -Y/--yes.", "usage"),
+    # Platform
+    Spec(
+        "ASRCTL-E010",
+        EXIT_UNSUPPORTED,
+        "unsupported platform",
+        "Check the Azure Site Recovery support matrix for VMware/physical machines.",
+        "unsupported",
+    ),
+    Spec(
+        "ASRCTL-E011",
+        EXIT_UNSUPPORTED,
+        "cannot read the host's release files",
+        "Make sure the release files under the root are readable regular files.",
+        "unsupported",
+    ),
+    Spec("ASRCTL-E012", EXIT_USAGE, "bad --root", "Give --root an existing, readable directory.", "usage"),
+    Spec(
+        "ASRCTL-E013",
+        EXIT_INTERNAL,
+        "support matrix data is broken",
+        "Reinstall asrctl; the platforms/*.toml data shipped with it did not load.",
+    ),
+    # Bundles
+    Spec(
+        "ASRCTL-E020",
+        EXIT_NO_BUNDLE,
+        "no suitable bundle",
+        "Copy the Microsoft-ASR_UA_*_<TAG>_*_release.tar.gz (or .exe) bundle for this host into a bundle dir "
+        "(--bundle-dir), then run `asrctl bundles list`.",
+    ),
+    Spec("ASRCTL-E021", EXIT_USAGE, "bundle dir not usable", "Give --bundle-dir an existing directory.", "usage"),
+    Spec(
+        "ASRCTL-E022",
+        EXIT_NO_BUNDLE,
+        "not a bundle",
+        "Use the file exactly as Microsoft publishes it: Microsoft-ASR_UA_<version>_<TAG>_GA_<date>_release.tar.gz.",
+    ),
+    Spec(
+        "ASRCTL-E023",
+        EXIT_NO_BUNDLE,
+        "bundle is for another platform",
+        "Use the bundle whose OS tag `asrctl detect` shows, or leave the choice to asrctl.",
+    ),
+    # Verification and unpacking
+    Spec(
+        "ASRCTL-E030",
+        EXIT_BUNDLE_BAD,
+        "bundle digest mismatch",
+        "The copy is corrupt or was tampered with. Copy the bundle again from its source and re-check SHA256SUMS.",
+    ),
+    Spec(
+        "ASRCTL-E031",
+        EXIT_BUNDLE_BAD,
+        "no digest for bundle",
+        "Create one on the staging host with `asrctl bundles checksum DIR`, or pass --sha256 HEX.",
+    ),
+    Spec(
+        "ASRCTL-E032",
+        EXIT_BUNDLE_BAD,
+        "unsafe archive",
+        "Do not use this bundle. Get a fresh copy from Microsoft's download page and verify it.",
+    ),
+    Spec(
+        "ASRCTL-E033",
+        EXIT_BUNDLE_BAD,
+        "corrupted bundle",
+        "The file is damaged or incomplete. Copy the bundle again and verify it with `asrctl bundles verify`.",
+    ),
+    Spec(
+        "ASRCTL-E034",
+        EXIT_BUNDLE_BAD,
+        "bad bundle signature",
+        "Only run installers signed by Microsoft. Download the bundle again from Microsoft.",
+    ),
+    Spec("ASRCTL-E035", EXIT_USAGE, "bad SHA256SUMS", "Rewrite it with `asrctl bundles checksum DIR`.", "usage"),
+    Spec(
+        "ASRCTL-E036",
+        EXIT_BUNDLE_BAD,
+        "download failed",
+        "Check the mirror URL, the proxy (HTTPS_PROXY/NO_PROXY) and --ca-bundle, then run it again; "
+        "a partial download is resumed.",
+    ),
+    Spec("ASRCTL-E037", EXIT_PRECONDITION, "destination exists", "Choose an empty or new destination directory."),
+    # Preconditions
+    Spec(
+        "ASRCTL-E040",
+        EXIT_PRECONDITION,
+        "not enough privileges",
+        "Run as root (sudo asrctl ...) on Linux, or from an elevated prompt on Windows.",
+    ),
+    Spec(
+        "ASRCTL-E041",
+        EXIT_PRECONDITION,
+        "not enough disk space",
+        "Free space on the named file system (Microsoft needs 2 GB on / and 250 MB for the install folder).",
+    ),
+    Spec(
+        "ASRCTL-E042",
+        EXIT_PRECONDITION,
+        "another asrctl run holds the lock",
+        "Wait for the other run to finish. If no asrctl process is running, the lock is stale and the next run "
+        "takes it over.",
+        "locked",
+    ),
+    Spec(
+        "ASRCTL-E043",
+        EXIT_PRECONDITION,
+        "a reboot is pending",
+        "Restart the machine, then run the command again.",
+    ),
+    Spec(
+        "ASRCTL-E044",
+        EXIT_PRECONDITION,
+        "Mobility Service is not installed",
+        "Install it first: `asrctl install`.",
+    ),
+    Spec(
+        "ASRCTL-E045",
+        EXIT_PRECONDITION,
+        "downgrade refused",
+        "Use a bundle at least as new as the installed agent, or pass --allow-downgrade if you mean it.",
+        "newer_installed",
+    ),
+    Spec(
+        "ASRCTL-E046",
+        EXIT_PRECONDITION,
+        "an older version is installed",
+        "Run `asrctl upgrade` instead of install.",
+    ),
+    Spec(
+        "ASRCTL-E047",
+        EXIT_PRECONDITION,
+        "a previous run was interrupted",
+        "Run `asrctl status` to see what it did; the next install/upgrade/uninstall cleans up after it.",
+    ),
+    Spec(
+        "ASRCTL-E048",
+        EXIT_PRECONDITION,
+        "registered elsewhere",
+        "Pass --force to move the agent to the new configuration server.",
+    ),
+    Spec(
+        "ASRCTL-E049",
+        EXIT_PRECONDITION,
+        "insecure passphrase file",
+        "Run `chmod 600` on the passphrase file (or pass --insecure-passphrase-file).",
+    ),
+    Spec(
+        "ASRCTL-E050",
+        EXIT_PRECONDITION,
+        "passphrase missing or empty",
+        "Give one of --passphrase-file FILE, --passphrase-stdin or the ASRCTL_PASSPHRASE environment variable. "
+        "Generate it on the configuration server with genpassphrase.exe -v.",
+    ),
+    Spec(
+        "ASRCTL-E051",
+        EXIT_PRECONDITION,
+        "the agent install is incomplete",
+        "Run `asrctl uninstall -Y`, then install again.",
+    ),
+    Spec(
+        "ASRCTL-E052",
+        EXIT_PRECONDITION,
+        "cloned host",
+        "This machine carries another machine's agent identity. Uninstall and reinstall the agent, or pass --force.",
+    ),
+    # Vendor tools
+    Spec(
+        "ASRCTL-E060",
+        EXIT_VENDOR,
+        "the Mobility Service installer failed",
+        "Read the installer log named above; fix the cause and run asrctl again.",
+    ),
+    Spec(
+        "ASRCTL-E061",
+        EXIT_VENDOR,
+        "the Mobility Service uninstaller failed",
+        "Read the uninstall log named above; fix the cause and run `asrctl uninstall -Y` again.",
+    ),
+    Spec(
+        "ASRCTL-E062",
+        EXIT_VENDOR,
+        "agent services could not be stopped",
+        "Retry later. If it keeps failing, use Microsoft's documented workaround: comment out the service-stop "
+        "calls in the uninstall scripts, uninstall, reboot, reinstall.",
+    ),
+    Spec(
+        "ASRCTL-E063",
+        EXIT_VENDOR,
+        "a vendor tool timed out",
+        "Read the log named above; the tool was stopped. Run asrctl again when the cause is fixed.",
+    ),
+    Spec(
+        "ASRCTL-E064",
+        EXIT_VENDOR,
+        "post-install check failed",
+        "The installer reported success, but the agent is not in the expected state. Read ua_install.log.",
+    ),
+    Spec(
+        "ASRCTL-E065",
+        EXIT_VENDOR,
+        "package manager failed",
+        "Read the package manager's output above; fix the repository or put the package file in the bundle dir.",
+    ),
+    # Registration / connectivity
+    Spec(
+        "ASRCTL-E080",
+        EXIT_REGISTRATION,
+        "registration failed",
+        "Read the configurator's message above and /var/log/ua_install.log; check endpoint and passphrase.",
+    ),
+    Spec(
+        "ASRCTL-E081",
+        EXIT_REGISTRATION,
+        "wrong passphrase",
+        "Get the current passphrase from the configuration server (genpassphrase.exe -v) and try again.",
+    ),
+    Spec(
+        "ASRCTL-E082",
+        EXIT_REGISTRATION,
+        "configuration server unreachable",
+        "Check that the configuration server is up and that TCP 443 is open from this machine to it.",
+    ),
+    Spec(
+        "ASRCTL-E083",
+        EXIT_REGISTRATION,
+        "configuration server certificate rejected",
+        "Renew the configuration server's certificate, check the clock, and check --cs-fingerprint.",
+    ),
+    Spec(
+        "ASRCTL-E084",
+        EXIT_REGISTRATION,
+        "connectivity check failed",
+        "Fix the network path named above, or pass --skip-connectivity-check if you know better.",
+    ),
+    Spec(
+        "ASRCTL-E085",
+        EXIT_USAGE,
+        "registration input missing",
+        "Give --cs-endpoint HOST[:PORT] with a passphrase source (classic), or --cs-type CSPrime --config-file "
+        "FILE (modernized), or --no-register.",
+        "usage",
+    ),
+)
+
+
+class AsrctlError(Exception):
+    """A failure with a catalogue entry. The CLI turns it into an exit code and a JSON error, in one place."""
+
+    def __init__(self, code: str, message: str, remedy: str | None = None, **details: object) -> None:
+        if code not in CATALOGUE:
+            raise KeyError(f"unknown error code {code}")
+        self.spec = CATALOGUE[code]
+        self.message = message
+        self.remedy = remedy or self.spec.remedy
+        self.details = details
+        super().__init__(f"{code}: {message}")
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+    @property
+    def exit_code(self) -> int:
+        return self.spec.exit
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"code": self.code, "message": self.message, "remedy": self.remedy}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+# Windows Installer conventions, for SCCM/Intune (``--exit-codes msi``).
+MSI_SUCCESS = 0
+MSI_REBOOT = 3010
+MSI_LOCKED = 1618
+MSI_NEWER_INSTALLED = 1638
+MSI_UNSUPPORTED = 1633
+MSI_BAD_ARGS = 1639
+MSI_FAILURE = 1603
+
+
+def msi_exit(exit_code: int, spec: Spec | None, reboot_required: bool) -> int:
+    """Map an asrctl outcome onto the Windows Installer exit codes SCCM and Intune understand."""
+    if exit_code == EXIT_OK:
+        return MSI_REBOOT if reboot_required else MSI_SUCCESS
+    if exit_code == EXIT_USAGE:
+        return MSI_BAD_ARGS
+    if spec is not None:
+        return {
+            "locked": MSI_LOCKED,
+            "newer_installed": MSI_NEWER_INSTALLED,
+            "unsupported": MSI_UNSUPPORTED,
+            "usage": MSI_BAD_ARGS,
+        }.get(spec.msi, MSI_FAILURE)
+    return MSI_FAILURE

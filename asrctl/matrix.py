@@ -1,0 +1,248 @@
+"""The support matrix: ``platforms/*.toml`` loaded once, and one pure ``select(facts)``.
+
+``select`` answers which bundle OS tag a host uses, or why it is refused. It has no I/O: the facts carry the
+release-file texts, and the matrix data is passed in (tests hand it tables of facts).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from asrctl.errors import AsrctlError
+from asrctl.facts import HostFacts
+
+
+@dataclass(frozen=True)
+class Platform:
+    os_tag: str
+    name: str  # "Ubuntu 22.04", "Windows Server 2022"
+    family: str  # matrix family id: "ubuntu", "rhel", ..., "windows"
+    version: str
+    warnings: tuple[str, ...] = ()
+    supported: bool = True
+    reason: None = None
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    reason: str
+    family: str | None = None
+    name: str | None = None
+    version: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+    supported: bool = False
+    os_tag: None = None
+
+
+def vtuple(version: str) -> tuple[int, ...]:
+    """``"9.66.7567.1"`` → ``(9, 66, 7567, 1)``. Non-numeric parts end the tuple."""
+    parts: list[int] = []
+    for piece in version.split("."):
+        m = re.match(r"\d+", piece)
+        if not m:
+            break
+        parts.append(int(m.group()))
+        if m.end() != len(piece):
+            break
+    return tuple(parts)
+
+
+def _load_toml(name: str) -> dict[str, Any]:
+    import tomllib
+
+    from asrctl.resources import platform_data
+
+    try:
+        return tomllib.loads(platform_data(name))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise AsrctlError("ASRCTL-E013", f"cannot load platforms/{name}: {exc}") from None
+
+
+@lru_cache(maxsize=None)
+def load_matrix() -> dict[str, Any]:
+    return {"linux": _load_toml("linux.toml"), "windows": _load_toml("windows.toml")}
+
+
+def select(facts: HostFacts, matrix: dict[str, Any] | None = None) -> Platform | Unsupported:
+    """Which bundle OS tag this host uses, or why none fits. Pure."""
+    m = matrix if matrix is not None else load_matrix()
+    if facts.os_family == "windows":
+        return _select_windows(facts, m["windows"])
+    if facts.os_family == "linux":
+        return _select_linux(facts, m["linux"])
+    return Unsupported(f"{facts.os_family or 'this operating system'} is not supported; only Linux and Windows are")
+
+
+# --- Linux -------------------------------------------------------------------------------------------------
+
+
+def _listed(family: dict[str, Any]) -> str:
+    out: list[str] = []
+    for rel in family["release"]:
+        if "version" in rel:
+            label = rel["version"]
+        elif "patchlevel" in rel:
+            label = f"{rel['major']} SP{rel['patchlevel']}"
+        else:
+            label = str(rel["major"])
+        if label not in out:
+            out.append(label)
+    return ", ".join(out)
+
+
+def _release_for(family: dict[str, Any], version: str, patchlevel: int | None) -> dict[str, Any] | None:
+    vt = vtuple(version)
+    for rel in family["release"]:
+        if family.get("exact"):
+            if rel["version"] == version:
+                return rel
+            continue
+        if not vt or vt[0] != rel["major"]:
+            continue
+        if "patchlevel" in rel and rel["patchlevel"] != patchlevel:
+            continue
+        return rel
+    return None
+
+
+def _in_range(rel: dict[str, Any], version: str) -> str | None:
+    """None when ``version`` is inside the release's min/max; else which bound it breaks."""
+    vt = vtuple(version)
+    if "min" in rel and vt < vtuple(rel["min"]):
+        return "too_old"
+    if "max" in rel and vt[: len(vtuple(rel["max"]))] > vtuple(rel["max"]):
+        return "too_new"
+    return None
+
+
+def _fmt(template: str, **kw: Any) -> str:
+    return template.format(**kw)
+
+
+def _select_linux(facts: HostFacts, data: dict[str, Any]) -> Platform | Unsupported:
+    files = facts.release_files
+    if not files:
+        return Unsupported(
+            f"no release files (/etc/os-release, /etc/redhat-release, ...) found under {facts.root}; "
+            "cannot tell which Linux this is"
+        )
+    for family in data["family"]:
+        text = files.get(family["file"])
+        if text is None:
+            continue
+        only_if = family.get("only_if")
+        if only_if and not re.search(only_if, text):
+            continue
+        return _select_in_family(facts, data, family, text)
+    # None of Microsoft's branches applies: explain by os-release ID.
+    reason = data.get("others", {}).get(facts.distro_id)
+    label = f"{facts.distro_name or facts.distro_id or 'this Linux'} {facts.version}".strip()
+    if reason:
+        return Unsupported(f"{label}: {reason}", name=facts.distro_name, version=facts.version)
+    return Unsupported(
+        f"{label} is not a distribution Azure Site Recovery supports "
+        "(RHEL/CentOS/Rocky/AlmaLinux, Oracle Linux, SLES/openSUSE Leap 15, Ubuntu LTS, Debian 7-12)",
+        name=facts.distro_name or None,
+        version=facts.version or None,
+    )
+
+
+def _select_in_family(
+    facts: HostFacts, data: dict[str, Any], family: dict[str, Any], text: str
+) -> Platform | Unsupported:
+    fid = family["id"]
+    version = None
+    name = family["name"]
+    patchlevel: int | None = None
+    for rule in family["match"]:
+        found = re.search(rule["pattern"], text)
+        if not found:
+            continue
+        version = found.group("version")
+        name = rule.get("name", name)
+        if "patchlevel" in rule:
+            pl = re.search(rule["patchlevel"], text)
+            patchlevel = int(pl.group("patchlevel")) if pl else None
+        break
+    listed = _listed(family)
+    first_line = text.strip().splitlines()[0] if text.strip() else "(empty file)"
+    if version is None:
+        other = data.get("others", {}).get(facts.distro_id)
+        if other:
+            return Unsupported(f"{first_line}: {other}", family=fid)
+        template = family.get("nomatch", "{name}: cannot read the version from {file}: {text!r}")
+        return Unsupported(_fmt(template, name=name, text=first_line, file=family["file"], listed=listed), family=fid)
+
+    shown = f"{version} SP{patchlevel}" if patchlevel is not None else version
+    kw = {"name": name, "version": shown, "listed": listed, "arch": facts.arch}
+    for entry in family.get("unsupported", []):
+        if version in entry["versions"]:
+            return Unsupported(_fmt(entry["text"], **kw), family=fid, name=name, version=shown)
+    lts = family.get("lts")
+    if lts and not re.search(lts, version):
+        return Unsupported(_fmt(family["not_lts"], **kw), family=fid, name=name, version=shown)
+    rel = _release_for(family, version, patchlevel)
+    if rel is None:
+        return Unsupported(_fmt(family["unlisted"], **kw), family=fid, name=name, version=shown)
+    bound = _in_range(rel, version)
+    if bound == "too_old":
+        return Unsupported(_fmt(family["too_old"], **kw), family=fid, name=name, version=shown)
+    if bound == "too_new":
+        return Unsupported(
+            f"{name} {shown} is newer than the {rel['tag']} bundles cover (up to {rel['max']}); "
+            "check for a newer Mobility Service release",
+            family=fid,
+            name=name,
+            version=shown,
+        )
+    warnings = tuple(
+        _fmt(w["text"], **kw)
+        for w in family.get("warning", [])
+        if version in w["versions"] or ".".join(map(str, vtuple(version)[:2])) in w["versions"]
+    )
+    if facts.arch not in data["arch"]:
+        return Unsupported(
+            f"{facts.arch}: only 64-bit (x86_64) systems are supported ({name} {shown} would use {rel['tag']})",
+            family=fid,
+            name=name,
+            version=shown,
+        )
+    return Platform(os_tag=rel["tag"], name=f"{name} {shown}", family=fid, version=shown, warnings=warnings)
+
+
+# --- Windows -----------------------------------------------------------------------------------------------
+
+
+def _build_in(entry: dict[str, Any], build: int) -> bool:
+    return entry.get("min_build", 0) <= build <= entry.get("max_build", 1 << 31)
+
+
+def _select_windows(facts: HostFacts, data: dict[str, Any]) -> Platform | Unsupported:
+    win = facts.windows
+    if win is None:
+        return Unsupported("Windows version information is missing")
+    label = f"{win.product_name} (build {win.build})"
+    if facts.arch not in data["arch"]:
+        return Unsupported(f"{facts.arch}: only 64-bit Windows is supported ({label})", family="windows")
+    for entry in data.get("release", []):
+        if entry["type"] == win.product_type and entry["kernel"] == win.kernel and _build_in(entry, win.build):
+            warnings = (entry["warning"],) if "warning" in entry else ()
+            return Platform(
+                os_tag=data["tag"],
+                name=entry["name"],
+                family="windows",
+                version=facts.version,
+                warnings=warnings,
+            )
+    for entry in data.get("refused", []):
+        if entry["type"] == win.product_type and entry["kernel"] == win.kernel and _build_in(entry, win.build):
+            return Unsupported(_fmt(entry["text"], build=win.build), family="windows", name=win.product_name)
+    return Unsupported(
+        f"{label} is not supported; supported are Windows Server 2008 R2 SP1 to 2025 and Windows 7 SP1 to 11 "
+        "(64-bit)",
+        family="windows",
+        name=win.product_name,
+    )

@@ -1,0 +1,53 @@
+"""How each verb's result looks to a person (stderr). Data goes out separately as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asrctl.app import App
+from asrctl.output import Result
+
+
+def _warnings(app: App, result: Result) -> None:
+    for w in result.warnings:
+        app.out.warn(w)
+
+
+def detect(app: App, result: Result) -> None:
+    p: dict[str, Any] = result.data["platform"]
+    facts = app.facts
+    app.out.keyvalues(
+        "Host",
+        [
+            ("OS family", p["os_family"]),
+            ("Distribution", f"{facts.distro_name} ({facts.distro_id})" if facts.distro_id else facts.distro_name),
+            ("Version", p["version"]),
+            ("Architecture", p["arch"]),
+            ("Kernel", p["kernel"]),
+            ("Administrator", "yes" if p["is_admin"] else "no"),
+            ("Root", facts.root),
+            ("Bundle OS tag", p["os_tag"] or "none"),
+        ],
+    )
+    _warnings(app, result)
+    if p["supported"]:
+        app.out.success(f"supported: {p['name']} uses {p['os_tag']} bundles")
+    else:
+        app.out.error("ASRCTL-E010", f"unsupported: {p['reason']}")
+
+
+def bundles_list(app: App, result: Result) -> None:
+    data = result.data
+    rows = [
+        ("→" if b["selected"] else "", b["version"], b["os_tag"], b["date"], b["kind"], b["filename"])
+        for b in data["bundles"]
+    ]
+    if rows:
+        app.out.table("Bundles", ["", "version", "OS tag", "date", "kind", "file"], rows)
+    else:
+        app.out.info(f"No bundles found in {', '.join(data['dirs']) or 'any bundle dir (none exists)'}.")
+    for ign in data["ignored"]:
+        app.out.warn(f"ignored {ign['path']}: {ign['reason']}")
+    _warnings(app, result)
+    if data["selected"]:
+        app.out.success(f"this host ({data['host_os_tag']}) would use {data['selected']}")

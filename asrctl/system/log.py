@@ -1,0 +1,42 @@
+"""The asrctl log file: ``<root>/var/log/asrctl.log`` (Linux), ``%ProgramData%\\ASRSetupLogs\\asrctl.log`` (Windows)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from asrctl.system.paths import Paths
+from asrctl.system.redact import RedactingFilter
+
+LOGGER = logging.getLogger("asrctl")
+# Without a handler, logging's last resort would print records to stderr; the file handler is the only sink.
+LOGGER.addHandler(logging.NullHandler())
+LOGGER.propagate = False
+
+
+def log_path(paths: Paths) -> Path:
+    if sys.platform == "win32" and not paths.sandboxed:
+        base = os.environ.get("ProgramData", r"C:\ProgramData")
+        return Path(base) / "ASRSetupLogs" / "asrctl.log"
+    return paths.log_dir / "asrctl.log"
+
+
+def setup(paths: Paths, create_dirs: bool) -> Path | None:
+    """Attach the file handler. Read-only verbs pass ``create_dirs=False``: they log only where the log directory
+    already exists, so pointing ``--root`` at someone's release tree never writes into it."""
+    path = log_path(paths)
+    if not create_dirs and not path.parent.is_dir():
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+    handler.addFilter(RedactingFilter())
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.DEBUG)
+    LOGGER.propagate = False
+    return path

@@ -1,0 +1,1 @@
+"""The support matrix as data (TOML). Shipped as the ``asrctl.platforms`` package."""
