@@ -14,30 +14,13 @@ import click
 
 from asrctl import __version__
 from asrctl.app import App
-from asrctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, AsrctlError, msi_exit
+from asrctl.commands.common import Reported
+from asrctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, AsrctlError, Spec, msi_exit
 from asrctl.output import Output, Result
 from asrctl.system import log as _log  # noqa: F401  (installs the NullHandler before anything logs)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _current: App | None = None
-
-
-def _app(ctx: click.Context) -> App:
-    app = ctx.find_object(App)
-    assert app is not None
-    return app
-
-
-def _command_name(ctx: click.Context) -> str:
-    return " ".join(ctx.command_path.split()[1:]) or "asrctl"
-
-
-def _begin(ctx: click.Context, changes_machine: bool = False) -> App:
-    app = _app(ctx)
-    app.command = _command_name(ctx)
-    app.start_log(changes_machine)
-    logging.getLogger("asrctl").info("asrctl %s: %s (root %s)", __version__, app.command, app.paths.root)
-    return app
 
 
 @click.group(context_settings=CONTEXT)
@@ -93,110 +76,20 @@ def cli(
     _current = app
 
 
-# --- detect ------------------------------------------------------------------------------------------------
+# --- verbs live in asrctl/commands/; each module registers its commands on the group ---------------------
 
 
-@cli.command()
-@click.pass_context
-def detect(ctx: click.Context) -> Result:
-    """Show OS, distro, version, arch, kernel and the bundle OS tag this host uses (or why it is unsupported).
+def _register() -> None:
+    from asrctl.commands import COMMAND_MODULES
 
-    Exits 3 when the host is unsupported; the JSON still carries everything that was detected.
-    """
-    from asrctl import render
-
-    app = _begin(ctx)
-    result = Result(app.command, data={"platform": platform_json(app), "host": app.facts.as_json()})
-    plat = app.platform
-    result.warnings.extend(plat.warnings)
-    if not plat.supported:
-        err = AsrctlError("ASRCTL-E010", plat.reason or "unsupported")
-        result.ok = False
-        result.error = err.as_json()
-    render.detect(app, result)
-    if not plat.supported:
-        raise _Reported(err, result)
-    return result
+    for module in COMMAND_MODULES:
+        module.register(cli)
 
 
-def platform_json(app: App) -> dict[str, object]:
-    facts, plat = app.facts, app.platform
-    return {
-        "os_family": facts.os_family,
-        "distro_id": facts.distro_id or None,
-        "version": facts.version or None,
-        "arch": facts.arch,
-        "kernel": facts.kernel,
-        "os_tag": plat.os_tag,
-        "supported": plat.supported,
-        "reason": plat.reason,
-        "name": plat.name,
-        "is_admin": facts.is_admin,
-        "warnings": list(plat.warnings),
-    }
-
-
-# --- bundles -----------------------------------------------------------------------------------------------
-
-
-@cli.group()
-def bundles() -> None:
-    """Find, verify, unpack and fetch Mobility Service bundles."""
-
-
-@bundles.command("list")
-@click.pass_context
-def bundles_list(ctx: click.Context) -> Result:
-    """Every bundle found, parsed, and the one this host would use."""
-    from asrctl import render
-    from asrctl.bundles.catalog import resolve_dirs, scan
-
-    app = _begin(ctx)
-    dirs, _explicit = resolve_dirs(app.bundle_dir_args, app.paths)
-    catalog = scan(dirs)
-    plat = app.platform
-    selected = catalog.newest_for(plat.os_tag) if plat.os_tag else None
-    rows = []
-    for b in sorted(catalog.bundles, key=lambda b: (b.os_tag.upper(), b.name.sort_key), reverse=False):
-        rows.append(
-            {
-                "path": str(b.path),
-                "filename": b.path.name,
-                "version": b.version,
-                "os_tag": b.os_tag,
-                "date": b.name.date.isoformat(),
-                "kind": b.name.kind,
-                "selected": selected is not None and b.path == selected.path,
-            }
-        )
-    result = Result(
-        app.command,
-        data={
-            "bundles": rows,
-            "ignored": [{"path": str(i.path), "reason": i.reason} for i in catalog.ignored],
-            "dirs": [str(d) for d in catalog.dirs],
-            "host_os_tag": plat.os_tag,
-            "selected": str(selected.path) if selected else None,
-        },
-    )
-    if plat.os_tag and selected is None:
-        result.warnings.append(f"no bundle for this host's tag {plat.os_tag} in {', '.join(map(str, dirs)) or '-'}")
-    elif not plat.supported:
-        result.warnings.append(f"this host is unsupported: {plat.reason}")
-    render.bundles_list(app, result)
-    return result
+_register()
 
 
 # --- the one place where outcomes become exit codes ---------------------------------------------------------
-
-
-class _Reported(Exception):
-    """An error whose result (with data) the verb already rendered for people; only emit and exit."""
-
-    def __init__(self, error: AsrctlError, result: Result) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.result = result
 
 
 def _wants_json(argv: Sequence[str]) -> bool:
@@ -205,8 +98,6 @@ def _wants_json(argv: Sequence[str]) -> bool:
 
 def _finish(app: App | None, exit_code: int, reboot: bool, spec: object = None) -> int:
     if app is not None and app.exit_codes == "msi":
-        from asrctl.errors import Spec
-
         return msi_exit(exit_code, spec if isinstance(spec, Spec) else None, reboot)
     return exit_code
 
@@ -229,7 +120,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, click.exceptions.Abort):
         err = AsrctlError("ASRCTL-E003", "interrupted")
         return _fail(err, Result(_current.command if _current else "asrctl"), fallback, EXIT_INTERRUPTED)
-    except _Reported as rep:
+    except Reported as rep:
         out = _current.out if _current else fallback
         out.emit(rep.result)
         return _finish(_current, rep.error.exit_code, False, rep.error.spec)

@@ -44,7 +44,9 @@ CATALOGUE = _catalogue(
     Spec("ASRCTL-E001", EXIT_INTERNAL, "internal error", "This is a bug in asrctl. Send the log file named above."),
     Spec("ASRCTL-E002", EXIT_USAGE, "bad argument", "Check the command line; see `asrctl --help`.", "usage"),
     Spec("ASRCTL-E003", EXIT_INTERRUPTED, "interrupted", "Run the same command again; it picks up where it stopped."),
-    Spec("ASRCTL-E004", EXIT_USAGE, "confirmation needed", "Run it from a terminal to answer, or add -Y/--yes.", "usage"),
+    Spec(
+        "ASRCTL-E004", EXIT_USAGE, "confirmation needed", "Run it from a terminal to answer, or add -Y/--yes.", "usage"
+    ),
     # Platform
     Spec(
         "ASRCTL-E010",

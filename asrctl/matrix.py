@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from asrctl.errors import AsrctlError
@@ -61,7 +61,7 @@ def _load_toml(name: str) -> dict[str, Any]:
         raise AsrctlError("ASRCTL-E013", f"cannot load platforms/{name}: {exc}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_matrix() -> dict[str, Any]:
     return {"linux": _load_toml("linux.toml"), "windows": _load_toml("windows.toml")}
 
@@ -241,8 +241,7 @@ def _select_windows(facts: HostFacts, data: dict[str, Any]) -> Platform | Unsupp
         if entry["type"] == win.product_type and entry["kernel"] == win.kernel and _build_in(entry, win.build):
             return Unsupported(_fmt(entry["text"], build=win.build), family="windows", name=win.product_name)
     return Unsupported(
-        f"{label} is not supported; supported are Windows Server 2008 R2 SP1 to 2025 and Windows 7 SP1 to 11 "
-        "(64-bit)",
+        f"{label} is not supported; supported are Windows Server 2008 R2 SP1 to 2025 and Windows 7 SP1 to 11 (64-bit)",
         family="windows",
         name=win.product_name,
     )

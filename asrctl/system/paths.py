@@ -14,7 +14,7 @@ class Paths:
     root: Path
 
     @classmethod
-    def for_root(cls, root: str | os.PathLike[str] | None) -> "Paths":
+    def for_root(cls, root: str | os.PathLike[str] | None) -> Paths:
         """Validate ``--root`` and build the mapping. A bad root is a usage error, never a traceback."""
         raw = os.fspath(root) if root else "/"
         path = Path(raw)
@@ -44,9 +44,11 @@ class Paths:
             return p
         except ValueError:
             pass
-        rel = PurePosixPath(os.fspath(path).replace("\\", "/")).relative_to("/") if os.fspath(path).startswith(
-            ("/", "\\")
-        ) else PurePosixPath(os.fspath(path))
+        rel = (
+            PurePosixPath(os.fspath(path).replace("\\", "/")).relative_to("/")
+            if os.fspath(path).startswith(("/", "\\"))
+            else PurePosixPath(os.fspath(path))
+        )
         return self.root.joinpath(*rel.parts)
 
     def display(self, path: Path) -> str:

@@ -1,0 +1,5 @@
+"""One module per verb (or verb group). Each has ``register(group)``."""
+
+from asrctl.commands import bundles, detect
+
+COMMAND_MODULES = (detect, bundles)
