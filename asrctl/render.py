@@ -51,3 +51,24 @@ def bundles_list(app: App, result: Result) -> None:
     _warnings(app, result)
     if data["selected"]:
         app.out.success(f"this host ({data['host_os_tag']}) would use {data['selected']}")
+
+
+def status(app: App, result: Result) -> None:
+    agent = result.data["agent"]
+    services = ", ".join(f"{s['name']} {'running' if s['running'] else 'stopped'}" for s in agent["services"]) or None
+    newer = result.data.get("newer_bundle")
+    last = result.data.get("last_run")
+    app.out.keyvalues(
+        "Mobility Service",
+        [
+            ("Installed", "yes" if agent["installed"] else "no"),
+            ("Version", agent["version"]),
+            ("Build", agent["build"]),
+            ("Install dir", agent["install_dir"]),
+            ("Registered", ("yes, with " + str(agent["cs_endpoint"])) if agent["registered"] else "no"),
+            ("Services", services),
+            ("Newer bundle", f"{newer['version']} ({newer['path']})" if newer else "none found"),
+            ("Last asrctl run", f"{last['command']}: {last['status']} ({last['started']})" if last else None),
+        ],
+    )
+    _warnings(app, result)

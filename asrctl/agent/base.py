@@ -1,0 +1,94 @@
+"""The backend protocol: what the lifecycle needs from an OS-specific agent backend.
+
+The lifecycle (asrctl/lifecycle.py) decides *what* happens; a backend knows *how* on its OS: where the agent
+lives, the vendor tools' exact argv, what their exit codes mean. Backends take an injected runner and root, so
+the Windows backend is tested on Linux.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from asrctl.bundles.catalog import Bundle
+from asrctl.plan import Step
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    running: bool
+    pids: tuple[int, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "running": self.running, "pids": list(self.pids)}
+
+
+@dataclass(frozen=True)
+class InstalledAgent:
+    version: str
+    install_dir: Path  # the install root (Linux: /usr/local/ASR; Windows: ...\Microsoft Azure Site Recovery)
+    build: str | None = None
+    registered: bool = False
+    cs_endpoint: str | None = None
+    cs_type: str | None = None
+    host_id: str | None = None
+    platform: str | None = None  # VmWare | Azure
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What to register with. Exactly one of the classic or modernized inputs is set."""
+
+    cs_type: str  # "CSLegacy" | "CSPrime"
+    endpoint: str | None = None  # classic: host[:port]
+    passphrase_file: Path | None = None  # classic: a file the vendor tool reads (never the value itself)
+    config_file: Path | None = None  # modernized: the appliance-generated config
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    role: str = "MS"
+    vm_platform: str = "VmWare"
+    install_dir: str | None = None  # target-system path; None = the vendor default
+    cs_type: str = "CSLegacy"
+    timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
+class VendorOutcome:
+    """What a vendor exit code means for asrctl."""
+
+    ok: bool
+    warning: str | None = None
+    reboot_required: bool = False
+    error_code: str | None = None  # ASRCTL-E... when not ok
+    message: str | None = None
+
+
+class AgentBackend(Protocol):
+    name: str
+
+    def installed(self) -> InstalledAgent | None: ...
+
+    def services(self, agent: InstalledAgent | None) -> list[Service]: ...
+
+    def default_install_dir(self) -> str: ...
+
+    def stage_steps(self, bundle: Bundle, staging: Path, expected_sha256: str | None) -> list[Step]: ...
+
+    def install_steps(
+        self, staged: Path, options: InstallOptions, upgrade: bool, previous: InstalledAgent | None
+    ) -> list[Step]: ...
+
+    def register_steps(
+        self, agent: InstalledAgent | None, registration: Registration, install_dir: str
+    ) -> list[Step]: ...
+
+    def uninstall_steps(self, agent: InstalledAgent) -> list[Step]: ...
+
+    def leftovers(self, agent: InstalledAgent) -> list[str]: ...
+
+    def pending_reboot(self) -> str | None: ...

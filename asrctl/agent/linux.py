@@ -1,0 +1,378 @@
+"""The Linux backend: Microsoft's ``install``, ``UnifiedAgentConfigurator.sh``, ``uninstall.sh``.
+
+Facts from docs/REFERENCE (../shared/reference/asr-facts.md §1): install root ``/usr/local/ASR`` (the seed's
+``/user/local/ASR`` is a typo), agent files in ``<root>/Vx``, version file ``/usr/local/.vx_version`` whose
+``INSTALLATION_DIR`` names the Vx dir, ``AGENT_CONFIGURATION_STATUS=Succeeded`` when registered, the CS
+endpoint in ``Vx/etc/drscout.conf`` ``[vxagent] Hostname/Port``, daemons ``svagents`` and ``appservice``.
+Installer exit 0 is success and 98 "succeeded with warnings".
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from asrctl.agent.base import InstalledAgent, InstallOptions, Registration, Service, VendorOutcome
+from asrctl.bundles.catalog import Bundle
+from asrctl.errors import AsrctlError
+from asrctl.output import Output
+from asrctl.plan import Step
+from asrctl.system.paths import Paths
+from asrctl.system.runner import Completed, Runner, TimedOut
+
+LOG = logging.getLogger("asrctl")
+
+VX_VERSION = "/usr/local/.vx_version"
+FX_VERSION = "/usr/local/.fx_version"
+DEFAULT_DIR = "/usr/local/ASR"
+INSTALL_LOG = "/var/log/ua_install.log"
+UNINSTALL_LOG = "/var/log/ua_uninstall.log"
+DAEMONS = ("svagents", "appservice")
+SUCCEEDED_WITH_WARNINGS = 98
+
+
+def parse_kv(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 16384))
+            data = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def installer_outcome(rc: int) -> VendorOutcome:
+    if rc == 0:
+        return VendorOutcome(ok=True)
+    if rc == SUCCEEDED_WITH_WARNINGS:
+        return VendorOutcome(ok=True, warning="the installer succeeded with warnings (exit 98); read ua_install.log")
+    known = {
+        1: "installation failed",
+        2: "invalid command line",
+        3: "invalid arguments",
+        11: "upgrade not supported from this version",
+        15: "downgrade not supported",
+        42: "the installer says this OS is not supported by the bundle",
+        43: "could not stop the agent services",
+        44: "could not start the agent services",
+        97: "failed with errors",
+    }
+    return VendorOutcome(ok=False, error_code="ASRCTL-E060", message=known.get(rc, "installation failed"))
+
+
+def configurator_outcome(done: Completed) -> VendorOutcome:
+    rc, text = done.returncode, done.output
+    if rc == 0:
+        return VendorOutcome(ok=True)
+    if "(7)" in text or "Couldn't connect" in text:
+        return VendorOutcome(False, error_code="ASRCTL-E082", message="could not connect to the configuration server")
+    if "(60)" in text or "certificate" in text.lower():
+        return VendorOutcome(
+            False,
+            error_code="ASRCTL-E083",
+            message="(60) Peer certificate cannot be authenticated: the configuration server's certificate was "
+            "rejected (expired certificate or TLS settings)",
+        )
+    if rc == 14:
+        return VendorOutcome(False, error_code="ASRCTL-E081", message="the configuration server refused the passphrase")
+    if rc == 19:
+        return VendorOutcome(False, error_code="ASRCTL-E080", message="the configuration file is not valid")
+    return VendorOutcome(False, error_code="ASRCTL-E080", message=f"the configurator failed (exit {rc})")
+
+
+class LinuxBackend:
+    name = "linux"
+
+    def __init__(self, paths: Paths, runner: Runner, out: Output) -> None:
+        self.paths = paths
+        self.runner = runner
+        self.out = out
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def default_install_dir(self) -> str:
+        return DEFAULT_DIR
+
+    def version_file(self) -> Path:
+        return self.paths.host(VX_VERSION)
+
+    def read_version_file(self) -> dict[str, str] | None:
+        path = self.version_file()
+        try:
+            return parse_kv(path.read_text(encoding="utf-8", errors="replace"))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise AsrctlError("ASRCTL-E051", f"cannot read {path}: {exc.strerror}") from None
+
+    def installed(self) -> InstalledAgent | None:
+        kv = self.read_version_file()
+        if kv is None:
+            return None
+        vx_raw = kv.get("INSTALLATION_DIR")
+        if not kv.get("VERSION") or not vx_raw:
+            raise AsrctlError(
+                "ASRCTL-E051",
+                f"{self.version_file()} has no VERSION or INSTALLATION_DIR; the agent install is incomplete",
+            )
+        vx = self.paths.host(vx_raw)
+        conf = self._drscout(vx)
+        hostname = conf.get("hostname") or None
+        port = conf.get("port") or None
+        endpoint = f"{hostname}:{port}" if hostname and port else hostname
+        build_tag = kv.get("BUILD_TAG", "")
+        fields = build_tag.split("_")
+        return InstalledAgent(
+            version=kv["VERSION"],
+            install_dir=vx.parent,
+            build=fields[4] if len(fields) > 4 else None,
+            registered=kv.get("AGENT_CONFIGURATION_STATUS", "").lower() == "succeeded",
+            cs_endpoint=endpoint,
+            cs_type=conf.get("cstype") or kv.get("CS_TYPE") or None,
+            host_id=conf.get("hostid") or None,
+            platform=conf.get("vmplatform") or None,
+            details={"vx_dir": str(vx), "build_tag": build_tag or None, "os_built_for": kv.get("OS_BUILT_FOR")},
+        )
+
+    def _drscout(self, vx: Path) -> dict[str, str]:
+        parser = configparser.ConfigParser(strict=False, interpolation=None)
+        try:
+            parser.read_string(
+                (vx / "etc" / "drscout.conf").read_text(encoding="utf-8", errors="replace"), "drscout.conf"
+            )
+        except (OSError, configparser.Error):
+            return {}
+        values: dict[str, str] = {}
+        for section in parser.sections():
+            for key, value in parser.items(section):
+                values.setdefault(key.lower(), value)
+        return values
+
+    def services(self, agent: InstalledAgent | None) -> list[Service]:
+        import psutil
+
+        found: dict[str, list[int]] = {name: [] for name in DAEMONS}
+        scope = str(self.paths.root) if self.paths.sandboxed else None
+        for proc in psutil.process_iter(["name", "cmdline", "pid"]):
+            try:
+                name = proc.info["name"]
+                if name not in found:
+                    continue
+                # In a sandbox only the daemons started from under this root count: other sandboxes (parallel
+                # tests) run their own.
+                if scope is not None and not any(scope in (part or "") for part in proc.info["cmdline"] or []):
+                    continue
+                found[name].append(proc.info["pid"])
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return [Service(name, bool(pids), tuple(sorted(pids))) for name, pids in found.items()]
+
+    def pending_reboot(self) -> str | None:
+        # Debian/Ubuntu's flag is about package updates; reported, not blocking (docs/LIFECYCLE.md).
+        flag = self.paths.host("/var/run/reboot-required")
+        return "the system says a reboot is required (/var/run/reboot-required)" if flag.exists() else None
+
+    # -- argv -----------------------------------------------------------------------------------------------
+    def install_argv(self, staged: Path, options: InstallOptions, upgrade: bool) -> list[str]:
+        install_dir = self.paths.host(options.install_dir or DEFAULT_DIR)
+        return [
+            str(staged / "install"),
+            "-r",
+            options.role,
+            "-v",
+            options.vm_platform,
+            "-d",
+            str(install_dir),
+            "-q",
+            "-c",
+            options.cs_type,
+            "-a",
+            "Upgrade" if upgrade else "Install",
+        ]
+
+    def configurator(self, install_dir: Path) -> Path:
+        return install_dir / "Vx" / "bin" / "UnifiedAgentConfigurator.sh"
+
+    def register_argv(self, install_dir: Path, reg: Registration) -> list[str]:
+        tool = str(self.configurator(install_dir))
+        if reg.cs_type == "CSPrime":
+            assert reg.config_file is not None
+            return [tool, "-S", str(reg.config_file), "-q", "-c", "CSPrime"]
+        assert reg.endpoint and reg.passphrase_file
+        return [tool, "-i", reg.endpoint, "-P", str(reg.passphrase_file), "-c", "CSLegacy"]
+
+    def uninstall_argv(self, agent: InstalledAgent) -> list[str]:
+        return [str(agent.install_dir / "uninstall.sh"), "-Y"]
+
+    def agent_config_input_argv(self, install_dir: Path) -> list[str]:
+        return [str(install_dir / "Vx" / "bin" / "AzureRcmCli"), "--getagentconfiginput"]
+
+    # -- steps ----------------------------------------------------------------------------------------------
+    def stage_steps(self, bundle: Bundle, staging: Path, expected_sha256: str | None) -> list[Step]:
+        def run() -> dict[str, Any]:
+            from asrctl.bundles.extract import extract
+
+            done = extract(bundle.path, staging, expected_sha256=expected_sha256, out=self.out)
+            return {"sha256": done.sha256, "members": done.members}
+
+        return [
+            Step(
+                "unpack",
+                f"Verify and unpack {bundle.path.name} into a private directory",
+                run,
+            )
+        ]
+
+    def install_steps(
+        self, staged: Path, options: InstallOptions, upgrade: bool, previous: InstalledAgent | None
+    ) -> list[Step]:
+        argv = self.install_argv(staged, options, upgrade)
+        install_dir = self.paths.host(options.install_dir or DEFAULT_DIR)
+        existed_before = install_dir.exists()
+
+        def run() -> dict[str, Any]:
+            log = self.paths.host(INSTALL_LOG)
+            try:
+                done = self.runner.run(argv, cwd=staged, timeout=options.timeout)
+            except TimedOut as exc:
+                raise AsrctlError(
+                    "ASRCTL-E063", f"the installer did not finish within {exc.timeout:.0f} s and was stopped; see {log}"
+                ) from None
+            outcome = installer_outcome(done.returncode)
+            if not outcome.ok:
+                raise AsrctlError(
+                    outcome.error_code or "ASRCTL-E060",
+                    f"the Mobility Service installer exited {done.returncode} ({outcome.message}); "
+                    f"log {log}:\n{tail(log) or done.output[-2000:]}",
+                    vendor_exit_code=done.returncode,
+                    log=str(log),
+                )
+            if outcome.warning:
+                self.out.warn(outcome.warning)
+            return {"vendor_exit_code": done.returncode, "warning": outcome.warning}
+
+        def undo() -> None:
+            """Leave the machine as it was before a fresh install: Microsoft's uninstaller if the installer got as
+            far as writing it, then anything of the agent that is still there and was not there before."""
+            uninstaller = install_dir / "uninstall.sh"
+            if uninstaller.exists():
+                self.runner.run([str(uninstaller), "-Y"], cwd=install_dir, timeout=600)
+            if not existed_before and install_dir.exists():
+                shutil.rmtree(install_dir, ignore_errors=True)
+            self.version_file().unlink(missing_ok=True)
+
+        fresh = not upgrade and previous is None
+        return [
+            Step(
+                "upgrade" if upgrade else "install",
+                ("Upgrade" if upgrade else "Install") + " the Mobility Service with Microsoft's installer",
+                run,
+                argv=argv,
+                abort=undo if fresh else None,
+                abort_describe="remove the partly installed agent" if fresh else None,
+            )
+        ]
+
+    def config_input_step(self, install_dir: str) -> Step:
+        argv = self.agent_config_input_argv(self.paths.host(install_dir))
+
+        def run() -> dict[str, Any]:
+            done = self.runner.run(argv, timeout=120)
+            for line in done.stdout.splitlines():
+                if line.startswith("getagentconfiginput:"):
+                    return {"agent_config_input": line.split(":", 1)[1].strip()}
+            raise AsrctlError(
+                "ASRCTL-E080",
+                f"AzureRcmCli --getagentconfiginput gave no agent config input (exit {done.returncode})",
+            )
+
+        return Step("config-input", "Read the agent config input for the replication appliance", run, argv=argv)
+
+    def register_step(self, reg: Registration, install_dir: str, retry: Any = None) -> Step:
+        root_dir = self.paths.host(install_dir)
+        argv = self.register_argv(root_dir, reg)
+
+        def attempt() -> Completed:
+            try:
+                return self.runner.run(argv, timeout=600)
+            except TimedOut as exc:
+                raise AsrctlError(
+                    "ASRCTL-E063", f"the configurator did not finish within {exc.timeout:.0f} s"
+                ) from None
+
+        def run() -> dict[str, Any]:
+            def once() -> dict[str, Any]:
+                done = attempt()
+                outcome = configurator_outcome(done)
+                if not outcome.ok:
+                    raise AsrctlError(
+                        outcome.error_code or "ASRCTL-E080",
+                        f"{outcome.message}: {done.output.strip()[-1500:] or 'no output'}",
+                        vendor_exit_code=done.returncode,
+                        log=str(self.paths.host(INSTALL_LOG)),
+                    )
+                return {"vendor_exit_code": done.returncode}
+
+            return retry(once) if retry else once()
+
+        target = reg.endpoint if reg.cs_type == "CSLegacy" else f"the appliance in {reg.config_file}"
+        return Step("register", f"Register with {target} ({reg.cs_type})", run, argv=argv)
+
+    def uninstall_steps(self, agent: InstalledAgent) -> list[Step]:
+        argv = self.uninstall_argv(agent)
+
+        def run() -> dict[str, Any]:
+            log = self.paths.host(UNINSTALL_LOG)
+            try:
+                done = self.runner.run(argv, cwd=agent.install_dir, timeout=1800)
+            except TimedOut as exc:
+                raise AsrctlError(
+                    "ASRCTL-E063", f"uninstall.sh did not finish within {exc.timeout:.0f} s and was stopped; see {log}"
+                ) from None
+            if done.returncode == 0:
+                return {"vendor_exit_code": 0}
+            if done.returncode == 2:
+                raise AsrctlError(
+                    "ASRCTL-E062",
+                    f"uninstall.sh exited 2: the agent services could not be stopped; log {log}:\n{tail(log)}",
+                    vendor_exit_code=2,
+                )
+            why = (
+                "nothing installed, its lock (.uninstall.lck) is held, or bad arguments"
+                if done.returncode == 1
+                else "failed"
+            )
+            raise AsrctlError(
+                "ASRCTL-E061",
+                f"uninstall.sh exited {done.returncode} ({why}); log {log}:\n{tail(log) or done.output[-1500:]}",
+                vendor_exit_code=done.returncode,
+            )
+
+        return [Step("uninstall", "Remove the Mobility Service with Microsoft's uninstall.sh -Y", run, argv=argv)]
+
+    def leftovers(self, agent: InstalledAgent) -> list[str]:
+        left = []
+        if self.version_file().exists():
+            left.append(str(self.version_file()))
+        if agent.install_dir.exists() and any(agent.install_dir.iterdir()):
+            left.append(str(agent.install_dir))
+        for svc in self.services(agent):
+            if svc.running:
+                left.append(f"process {svc.name} (pid {', '.join(map(str, svc.pids))})")
+        return left

@@ -1,0 +1,194 @@
+"""``asrctl install | upgrade | register | uninstall | status``: parse → lifecycle → render."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from asrctl.agent.base import InstallOptions
+from asrctl.commands.common import begin
+from asrctl.errors import AsrctlError
+from asrctl.output import Result
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _stack(*decorators: Decorator) -> Decorator:
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for deco in reversed(decorators):
+            fn = deco(fn)
+        return fn
+
+    return apply
+
+
+dry_run_option = click.option("--dry-run", is_flag=True, help="Print the plan (exact commands) and change nothing.")
+yes_option = click.option("-Y", "--yes", is_flag=True, help="Do not ask; answer yes.")
+
+bundle_options = _stack(
+    click.option("--bundle", "bundle_path", metavar="FILE", help="Use this bundle instead of choosing one."),
+    click.option("--sha256", metavar="HEX", help="Expected SHA-256 of the bundle (else SHA256SUMS beside it)."),
+    click.option(
+        "--require-digest",
+        is_flag=True,
+        envvar="ASRCTL_REQUIRE_DIGEST",
+        show_envvar=True,
+        help="Refuse a bundle without a known digest.",
+    ),
+    click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds the installer may take."),
+)
+
+registration_options = _stack(
+    click.option("--cs-endpoint", metavar="HOST[:PORT]", help="Classic configuration server (port 443 by default)."),
+    click.option(
+        "--cs-type",
+        type=click.Choice(["CSLegacy", "CSPrime"]),
+        default="CSLegacy",
+        show_default=True,
+        help="Classic configuration server or modernized replication appliance; always passed to the vendor tools.",
+    ),
+    click.option("--passphrase-file", metavar="FILE", help="File holding the configuration server passphrase (0600)."),
+    click.option("--passphrase-stdin", is_flag=True, help="Read the passphrase from standard input (no echo)."),
+    click.option("--insecure-passphrase-file", is_flag=True, help="Accept a passphrase file others can read."),
+    click.option("--config-file", metavar="FILE", help="Modernized: the appliance-generated configuration file."),
+    click.option("--skip-connectivity-check", is_flag=True, help="Do not check the configuration server first."),
+    click.option("--cs-fingerprint", metavar="SHA256", help="Pin the configuration server's certificate."),
+    click.option("--connect-timeout", type=float, default=5.0, show_default=True, help="Seconds per network check."),
+    click.option("--ps-port", type=int, default=9443, show_default=True, help="Process server data port to check."),
+)
+
+
+def _registration(kw: dict[str, Any]) -> Any:
+    from asrctl.lifecycle import RegistrationInput
+
+    return RegistrationInput(
+        cs_type=kw["cs_type"],
+        endpoint=kw["cs_endpoint"],
+        passphrase_file=kw["passphrase_file"],
+        passphrase_stdin=kw["passphrase_stdin"],
+        insecure_passphrase_file=kw["insecure_passphrase_file"],
+        config_file=kw["config_file"],
+        no_register=kw.get("no_register", False),
+        force=kw.get("force", False),
+        skip_connectivity_check=kw["skip_connectivity_check"],
+        cs_fingerprint=kw["cs_fingerprint"],
+        connect_timeout=kw["connect_timeout"],
+        ps_port=kw["ps_port"],
+    )
+
+
+def _bundle(kw: dict[str, Any]) -> Any:
+    from asrctl.lifecycle import BundleChoice
+
+    return BundleChoice(path=kw["bundle_path"], sha256=kw["sha256"], require_digest=kw["require_digest"])
+
+
+@click.command()
+@bundle_options
+@registration_options
+@click.option("--no-register", is_flag=True, help="Install only; register later with `asrctl register`.")
+@click.option(
+    "--role",
+    type=click.Choice(["MS", "MT"]),
+    default="MS",
+    show_default=True,
+    help="Mobility Service or master target.",
+)
+@click.option("--vm-platform", type=click.Choice(["VmWare", "Azure"]), default="VmWare", show_default=True)
+@click.option("--install-dir", metavar="DIR", help="Install location (default /usr/local/ASR on Linux).")
+@dry_run_option
+@yes_option
+@click.pass_context
+def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
+    """Preflight → choose bundle → verify → unpack → vendor installer → register → post-checks."""
+    from asrctl import lifecycle
+
+    app = begin(ctx, changes_machine=not dry_run)
+    req = lifecycle.Request(
+        dry_run=dry_run,
+        yes=yes,
+        bundle=_bundle(kw),
+        registration=_registration(kw),
+        options=InstallOptions(
+            role=kw["role"],
+            vm_platform=kw["vm_platform"],
+            install_dir=kw["install_dir"],
+            cs_type=kw["cs_type"],
+            timeout=kw["timeout"],
+        ),
+    )
+    return lifecycle.install(app, req, os.environ)
+
+
+@click.command()
+@bundle_options
+@click.option("--allow-downgrade", is_flag=True, help="Go back to an older bundle.")
+@dry_run_option
+@yes_option
+@click.pass_context
+def upgrade(ctx: click.Context, dry_run: bool, yes: bool, allow_downgrade: bool, **kw: Any) -> Result:
+    """Upgrade when the chosen bundle is newer than the installed agent; the registration is kept."""
+    from asrctl import lifecycle
+
+    app = begin(ctx, changes_machine=not dry_run)
+    req = lifecycle.Request(
+        dry_run=dry_run,
+        yes=yes,
+        bundle=_bundle(kw),
+        allow_downgrade=allow_downgrade,
+        options=InstallOptions(timeout=kw["timeout"]),
+    )
+    return lifecycle.upgrade(app, req, os.environ)
+
+
+@click.command("register")
+@registration_options
+@click.option("--force", is_flag=True, help="Move an agent registered elsewhere (or on a cloned host).")
+@dry_run_option
+@click.pass_context
+def register_cmd(ctx: click.Context, dry_run: bool, **kw: Any) -> Result:
+    """(Re)register the installed agent with a configuration server or replication appliance."""
+    from asrctl import lifecycle
+
+    app = begin(ctx, changes_machine=not dry_run)
+    req = lifecycle.Request(dry_run=dry_run, registration=_registration(kw))
+    return lifecycle.register(app, req, os.environ)
+
+
+@click.command()
+@yes_option
+@dry_run_option
+@click.pass_context
+def uninstall(ctx: click.Context, yes: bool, dry_run: bool) -> Result:
+    """Remove the agent (uninstall.sh -Y on Linux, MsiExec on Windows); asks first unless -Y."""
+    from asrctl import lifecycle
+
+    app = begin(ctx, changes_machine=not dry_run)
+
+    def confirm(question: str) -> bool:
+        if not sys.stdin.isatty():
+            raise AsrctlError("ASRCTL-E004", "uninstall asks for confirmation, but standard input is not a terminal")
+        return click.confirm(question, default=False, err=True)
+
+    return lifecycle.uninstall(app, lifecycle.Request(dry_run=dry_run, yes=yes), confirm)
+
+
+@click.command()
+@click.pass_context
+def status(ctx: click.Context) -> Result:
+    """Installed?, version, install dir, registration, services, newer bundle available?"""
+    from asrctl import lifecycle, render
+
+    app = begin(ctx)
+    result = lifecycle.status(app)
+    render.status(app, result)
+    return result
+
+
+def register(group: click.Group) -> None:
+    for command in (install, upgrade, register_cmd, uninstall, status):
+        group.add_command(command)

@@ -1,0 +1,164 @@
+"""Plans and their application.
+
+A :class:`Plan` is an ordered list of :class:`Step` s: what each does in words, the exact argv (if it runs a
+program), and how to undo it. ``--dry-run`` prints the plan and stops. :func:`apply` is the only place that
+changes the machine: host lock → recover from an interrupted run → journal each step → run → on failure or
+Ctrl-C undo what was done, in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asrctl.output import Output
+from asrctl.system.journal import Journal
+from asrctl.system.lock import HostLock
+from asrctl.system.redact import redact
+from asrctl.system.runner import shown
+
+LOG = logging.getLogger("asrctl")
+
+
+@dataclass
+class Step:
+    id: str
+    describe: str
+    run: Callable[[], dict[str, Any] | None]
+    argv: list[str] | None = None
+    undo: Callable[[], None] | None = None
+    undo_describe: str | None = None
+    # Run when this very step fails or is interrupted half-way (a vendor installer that died mid-install).
+    # ``undo`` is for a later step's failure; the two are separate so that a failed registration never removes
+    # an agent that installed fine.
+    abort: Callable[[], None] | None = None
+    abort_describe: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "describe": redact(self.describe),
+            "argv": [redact(a) for a in self.argv] if self.argv else None,
+            "undo": self.undo_describe,
+            "on_failure": self.abort_describe,
+        }
+
+
+@dataclass
+class Plan:
+    command: str
+    steps: list[Step] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    cleanup: list[Path] = field(default_factory=list)
+
+    def add(self, step: Step) -> Step:
+        self.steps.append(step)
+        return step
+
+    def as_json(self) -> dict[str, Any]:
+        return {"summary": self.summary, "steps": [s.as_json() for s in self.steps]}
+
+    def render(self, out: Output) -> None:
+        rows = []
+        for n, s in enumerate(self.steps, 1):
+            rows.append((n, s.describe, shown(s.argv) if s.argv else "", s.abort_describe or s.undo_describe or ""))
+        out.table(f"Plan: {self.command}", ["#", "step", "command", "if it fails"], rows)
+
+
+def recover(journal: Journal, out: Output) -> dict[str, Any] | None:
+    """Report a previous run that died, and remove what it left to clean up. Call with the lock held."""
+    last = journal.last()
+    if not last or last.get("status") != "running":
+        return None
+    steps = last.get("steps") or []
+    where = next((s for s in reversed(steps) if s.get("status") == "started"), None)
+    out.warn(
+        f"the previous run ({last.get('command')}, pid {last.get('pid')}, started {last.get('started')}) was "
+        f"interrupted{' during: ' + where['describe'] if where else ''}; cleaning up after it"
+    )
+    for leftover in last.get("cleanup") or []:
+        shutil.rmtree(leftover, ignore_errors=True)
+    last["status"] = "interrupted"
+    journal.data = last
+    journal.finish("interrupted", last.get("error"))
+    return last
+
+
+@dataclass
+class Applied:
+    completed: list[str]
+    results: dict[str, dict[str, Any]]
+    recovered: dict[str, Any] | None = None
+    stale_lock: dict[str, Any] | None = None
+
+
+def apply(plan: Plan, out: Output, state_dir: Path) -> Applied:
+    lock = HostLock(state_dir, plan.command)
+    with lock:
+        if lock.stale_holder:
+            out.warn(
+                f"took over a stale lock from pid {lock.stale_holder.get('pid')} "
+                f"({lock.stale_holder.get('command')}, started {lock.stale_holder.get('started')})"
+            )
+        journal = Journal(state_dir)
+        recovered = recover(journal, out)
+        journal.begin(plan.command, plan.summary)
+        for path in plan.cleanup:
+            journal.note_cleanup(path)
+        done: list[Step] = []
+        results: dict[str, dict[str, Any]] = {}
+        current: Step | None = None
+        try:
+            for step in plan.steps:
+                current = step
+                out.step(step.describe)
+                journal.step(step.id, step.describe, "started", argv=shown(step.argv) if step.argv else None)
+                results[step.id] = step.run() or {}
+                journal.step(step.id, step.describe, "done")
+                done.append(step)
+                current = None
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            error = exc.as_json() if hasattr(exc, "as_json") else {"message": redact(str(exc)) or type(exc).__name__}
+            if current is not None:
+                journal.step(current.id, current.describe, "interrupted" if interrupted else "failed")
+            _rollback(done, current, journal, out)
+            _cleanup(plan)
+            journal.finish("interrupted" if interrupted else "failed", error)
+            raise
+        _cleanup(plan)
+        journal.finish("ok")
+        return Applied([s.id for s in done], results, recovered, lock.stale_holder)
+
+
+def _rollback(done: list[Step], failed: Step | None, journal: Journal, out: Output) -> None:
+    todo: list[tuple[Step, Callable[[], None], str]] = []
+    if failed is not None and failed.abort is not None:
+        todo.append((failed, failed.abort, failed.abort_describe or failed.describe))
+    todo.extend((s, s.undo, s.undo_describe or s.describe) for s in reversed(done) if s.undo is not None)
+    if not todo:
+        return
+    # A second Ctrl-C must not leave a half-undone machine.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for step, action, describe in todo:
+            out.warn(f"undo: {describe}")
+            try:
+                action()
+                journal.step(step.id, step.describe, "undone")
+            except Exception as exc:  # keep undoing the rest; say what could not be undone
+                LOG.exception("undo of %s failed", step.id)
+                out.warn(f"could not undo '{step.describe}': {exc}")
+                journal.step(step.id, step.describe, "undo-failed", error=redact(str(exc)))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _cleanup(plan: Plan) -> None:
+    for path in plan.cleanup:
+        shutil.rmtree(path, ignore_errors=True)
