@@ -1,0 +1,1 @@
+"""OS backends for the Mobility Service agent."""
