@@ -78,7 +78,8 @@ class Output:
     def _print(self, text: str, style: str | None = None) -> None:
         from rich.text import Text
 
-        self.console.print(Text(text, style=style or ""))
+        # Messages are never wrapped: an operator greps logs for them, and a wrapped error is two half-errors.
+        self.console.print(Text(text, style=style or ""), soft_wrap=True)
 
     def info(self, text: str) -> None:
         if self.verbosity >= 0:

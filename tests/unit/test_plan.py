@@ -1,0 +1,132 @@
+"""Plans: apply runs steps in order under the lock, journals them, undoes on failure and on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asrctl.errors import AsrctlError
+from asrctl.output import Output
+from asrctl.plan import Plan, Step, apply
+from asrctl.system.journal import Journal
+from asrctl.system.lock import HostLock
+
+
+def _plan(log: list[str], fail_at: str | None = None, interrupt_at: str | None = None) -> Plan:
+    def action(name: str):
+        def run():
+            log.append(f"run {name}")
+            if name == fail_at:
+                raise AsrctlError("ASRCTL-E060", f"{name} failed")
+            if name == interrupt_at:
+                raise KeyboardInterrupt
+            return {"did": name}
+
+        return run
+
+    plan = Plan("install")
+    for name in ("a", "b", "c"):
+        plan.add(
+            Step(
+                name,
+                f"step {name}",
+                action(name),
+                undo=lambda n=name: log.append(f"undo {n}"),
+                abort=lambda n=name: log.append(f"abort {n}"),
+            )
+        )
+    return plan
+
+
+def test_apply_runs_in_order_and_journals(tmp_path: Path) -> None:
+    log: list[str] = []
+    applied = apply(_plan(log), Output(verbosity=-1), tmp_path)
+    assert log == ["run a", "run b", "run c"]
+    assert applied.completed == ["a", "b", "c"]
+    assert applied.results["b"] == {"did": "b"}
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "ok"
+    assert [s["status"] for s in journal["steps"]] == ["done", "done", "done"]
+    assert (tmp_path / "history.jsonl").read_text().count("\n") == 1
+
+
+def test_failure_aborts_the_failed_step_and_undoes_done_ones_in_reverse(tmp_path: Path) -> None:
+    log: list[str] = []
+    with pytest.raises(AsrctlError):
+        apply(_plan(log, fail_at="c"), Output(verbosity=-1), tmp_path)
+    assert log == ["run a", "run b", "run c", "abort c", "undo b", "undo a"]
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "failed"
+    assert journal["error"]["code"] == "ASRCTL-E060"
+    statuses = {s["id"]: s["status"] for s in journal["steps"]}
+    assert statuses == {"a": "undone", "b": "undone", "c": "undone"}
+
+
+def test_ctrl_c_undoes_and_marks_interrupted(tmp_path: Path) -> None:
+    log: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        apply(_plan(log, interrupt_at="b"), Output(verbosity=-1), tmp_path)
+    assert log == ["run a", "run b", "abort b", "undo a"]
+    assert json.loads((tmp_path / "journal.json").read_text())["status"] == "interrupted"
+
+
+def test_cleanup_dirs_removed_on_success_and_failure(tmp_path: Path) -> None:
+    for fail in (None, "b"):
+        scratch = tmp_path / f"scratch-{fail}"
+        scratch.mkdir()
+        plan = _plan([], fail_at=fail)
+        plan.cleanup.append(scratch)
+        try:
+            apply(plan, Output(verbosity=-1), tmp_path)
+        except AsrctlError:
+            pass
+        assert not scratch.exists()
+
+
+def test_a_dead_runs_journal_is_reported_and_its_leftovers_removed(tmp_path: Path, capsys) -> None:
+    leftover = tmp_path / "staging" / "dead"
+    leftover.mkdir(parents=True)
+    journal = Journal(tmp_path)
+    journal.begin("install", {})
+    journal.note_cleanup(leftover)
+    journal.step("install", "Install the agent", "started")
+    # The process "died" here: status stays "running".
+    applied = apply(_plan([]), Output(verbosity=0), tmp_path)
+    assert applied.recovered is not None and applied.recovered["command"] == "install"
+    assert not leftover.exists()
+    assert "was interrupted during: Install the agent" in capsys.readouterr().err
+    history = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert json.loads(history[0])["status"] == "interrupted"
+
+
+def test_lock_held_by_another_run_is_refused_and_names_the_holder(tmp_path: Path) -> None:
+    holder = HostLock(tmp_path, "upgrade").acquire()
+    try:
+        with pytest.raises(AsrctlError) as err:
+            apply(_plan([]), Output(verbosity=-1), tmp_path)
+        assert err.value.code == "ASRCTL-E042"
+        assert err.value.exit_code == 6
+        assert "upgrade" in err.value.message and "pid" in err.value.message
+    finally:
+        holder.release()
+
+
+def test_stale_lock_is_taken_over(tmp_path: Path) -> None:
+    (tmp_path / "lock").write_text(json.dumps({"pid": 999999999, "command": "install", "started": "x"}))
+    applied = apply(_plan([]), Output(verbosity=-1), tmp_path)
+    assert applied.stale_lock is not None and applied.stale_lock["pid"] == 999999999
+    # Released afterwards: a new lock can be taken.
+    HostLock(tmp_path, "status").acquire().release()
+
+
+def test_plan_json_redacts_secrets() -> None:
+    from asrctl.system import redact
+
+    redact.register("s3cret-pass")
+    plan = Plan("register")
+    plan.add(Step("r", "Register with s3cret-pass", lambda: None, argv=["tool", "-P", "s3cret-pass"]))
+    text = json.dumps(plan.as_json())
+    assert "s3cret-pass" not in text
+    assert redact.MASK in text
