@@ -44,7 +44,9 @@ class App:
         return select(self.facts)
 
     def start_log(self, changes_machine: bool) -> None:
+        """Verbs that change the machine always log. Read-only verbs log only on the real root, where the log
+        directory already exists: pointing ``--root`` at someone's release tree never writes into it."""
         from asrctl.system import log
 
-        if self.log_file is None:
+        if self.log_file is None and (changes_machine or not self.paths.sandboxed):
             self.log_file = log.setup(self.paths, create_dirs=changes_machine)

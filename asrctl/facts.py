@@ -1,19 +1,23 @@
 """HostFacts: what machine this is, read through ``--root``.
 
-Linux facts come from the release files under the root (the ``distro`` package with ``root_dir`` for the
-id/name/version, plus the raw release files Microsoft's detector greps), never from a subprocess. Windows facts
-come from ``sys.getwindowsversion``, ``platform`` and the registry; every source is injectable so the Windows
-path is unit-tested on Linux.
+Linux facts come from the release files under the root (the ones Microsoft's detector greps, plus
+``os-release`` for the id/name/version), never from a subprocess and never from the host running asrctl:
+every path, including every symbolic link on the way, is resolved inside the root (see :func:`read_in_root`).
+Windows facts come from ``sys.getwindowsversion``, ``platform`` and the registry; every source is injectable
+so the Windows path is unit-tested on Linux.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import platform as _platform
+import re
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from asrctl.errors import AsrctlError
@@ -28,7 +32,10 @@ RELEASE_FILES = (
     "/etc/lsb-release",
     "/etc/debian_version",
 )
+# os-release(5): /etc/os-release first, /usr/lib/os-release when it is missing.
+OS_RELEASE_FALLBACK = "/usr/lib/os-release"
 MAX_RELEASE_FILE = 64 * 1024
+MAX_SYMLINKS = 40  # like the kernel's limit for one path lookup
 
 ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "em64t": "x86_64", "i386": "i686", "x86": "i686"}
 
@@ -76,35 +83,206 @@ def normalize_arch(machine: str) -> str:
     return ARCH_ALIASES.get(m, m)
 
 
+def _e011(path: str, paths: Paths, what: str) -> AsrctlError:
+    return AsrctlError("ASRCTL-E011", f"{path} under {paths.root}: {what}")
+
+
+def _resolve_in_root(paths: Paths, path: str) -> Path:
+    """Resolve ``path`` of the target system like a chroot would: component by component, every symbolic link
+    (relative or absolute, in the last component or in a directory on the way) is followed *inside* the root,
+    and ``..`` never climbs above it. Returns the host path of the result (which need not exist)."""
+    pending = list(PurePosixPath("/", path).parts[1:])
+    resolved = PurePosixPath("/")
+    links = 0
+    while pending:
+        name = pending.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            resolved = resolved.parent
+            continue
+        candidate = resolved / name
+        host = paths.host(str(candidate))
+        try:
+            is_link = stat.S_ISLNK(os.lstat(host).st_mode)
+        except FileNotFoundError:
+            is_link = False
+        except NotADirectoryError:
+            is_link = False
+        if not is_link:
+            resolved = candidate
+            continue
+        links += 1
+        if links > MAX_SYMLINKS:
+            raise _e011(path, paths, "too many levels of symbolic links")
+        target = PurePosixPath(os.readlink(host))
+        if target.is_absolute():
+            resolved = PurePosixPath("/")
+            pending = list(target.parts[1:]) + pending
+        else:
+            pending = list(target.parts) + pending
+    return paths.host(str(resolved))
+
+
 def read_in_root(paths: Paths, path: str, limit: int = MAX_RELEASE_FILE) -> str | None:
     """Read a small text file of the target system, following symlinks *inside* the root only.
 
-    ``/etc/os-release`` is usually a symlink to ``../usr/lib/os-release``; an absolute link target must be
-    resolved against the root, not against this host. Returns None when the file does not exist; raises
-    ASRCTL-E011 when it exists but cannot be read as text.
+    ``/etc/os-release`` is usually a symlink to ``../usr/lib/os-release``; an absolute link target (or a link
+    in a parent directory) must be resolved against the root, not against this host. Returns None when the
+    file does not exist; raises ASRCTL-E011 when it exists but is not a readable regular file of at most
+    ``limit`` bytes. Undecodable bytes are replaced, never fatal.
     """
-    current = PurePosixPath(path)
-    for _ in range(16):
-        real = paths.host(str(current))
+    try:
+        real = _resolve_in_root(paths, path)
         try:
-            if real.is_symlink():
-                target = PurePosixPath(os.readlink(real))
-                current = target if target.is_absolute() else PurePosixPath(os.path.normpath(current.parent / target))
-                continue
-            if not real.exists():
-                return None
-            if not real.is_file():
-                raise AsrctlError("ASRCTL-E011", f"{path} under {paths.root} is not a regular file")
-            with open(real, "rb") as fh:
-                data = fh.read(limit + 1)
-        except AsrctlError:
-            raise
-        except OSError as exc:
-            raise AsrctlError("ASRCTL-E011", f"cannot read {path} under {paths.root}: {exc.strerror}") from None
-        if len(data) > limit:
-            raise AsrctlError("ASRCTL-E011", f"{path} under {paths.root} is larger than {limit} bytes")
-        return data.decode("utf-8", errors="replace")
-    raise AsrctlError("ASRCTL-E011", f"{path} under {paths.root}: too many levels of symbolic links")
+            st = os.stat(real)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            raise _e011(path, paths, "is a directory, not a regular file")
+        if not stat.S_ISREG(st.st_mode):
+            raise _e011(path, paths, "is not a regular file")
+        if st.st_size > limit:
+            raise _e011(path, paths, f"is larger than {limit} bytes ({st.st_size})")
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(limit + 1)
+    except AsrctlError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _e011(path, paths, "too many levels of symbolic links") from None
+        raise _e011(path, paths, f"cannot read it: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise _e011(path, paths, f"is larger than {limit} bytes")
+    return data.decode("utf-8", errors="replace")
+
+
+# --- release-file parsing (pure) ----------------------------------------------------------------------------
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _unquote(value: str) -> str:
+    """A shell-quoted os-release(5) value: ``"..."`` (with backslash escapes), ``'...'`` or bare words."""
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if quote == "'":
+            if ch == "'":
+                quote = ""
+            else:
+                out.append(ch)
+        elif ch == "\\" and i + 1 < len(value) and (quote == "" or value[i + 1] in '"\\$`'):
+            i += 1
+            out.append(value[i])
+        elif quote == '"':
+            if ch == '"':
+                quote = ""
+            else:
+                out.append(ch)
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#" and (not out or out[-1].isspace()):
+            break  # a trailing comment
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out).strip()
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """``KEY=value`` lines of os-release(5) / lsb-release, shell quoting undone. Lines that are not assignments
+    are ignored and an unterminated quote ends at the line's end, so a damaged file yields fewer keys, never an
+    exception."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip()
+        if _KEY.match(key):
+            out[key] = _unquote(value.strip())
+    return out
+
+
+# Release files without os-release (RHEL/CentOS 5-6, OL6, SLES 11 SP2): "<name> release <version> (...)".
+_RELEASE_LINE = re.compile(r"^(?P<name>.+?)\s+release\s+(?P<version>\d+(?:\.\d+)*)")
+_ID_BY_NAME = (
+    ("Oracle Linux", "ol"),
+    ("Red Hat Enterprise Linux", "rhel"),
+    ("CentOS Stream", "centos"),
+    ("CentOS", "centos"),
+    ("Rocky Linux", "rocky"),
+    ("AlmaLinux", "almalinux"),
+    ("Fedora", "fedora"),
+    ("Amazon Linux", "amzn"),
+    ("SUSE Linux Enterprise Server", "sles"),
+    ("openSUSE", "opensuse"),
+)
+
+
+def _id_for(name: str) -> str:
+    for prefix, ident in _ID_BY_NAME:
+        if name.startswith(prefix):
+            return ident
+    return ""
+
+
+def _more_precise(a: str, b: str) -> str:
+    """The version with more numeric parts (``7.9.2009`` over ``7``), ``a`` on a tie or when ``b`` is empty."""
+    if not b or not re.match(r"^\d+(\.\d+)*$", b):
+        return a
+    if not a:
+        return b
+    return b if b.count(".") > a.count(".") and b.split(".")[0] == a.split(".")[0] else a
+
+
+def identify(files: Mapping[str, str], system_release: str | None = None) -> tuple[str, str, str, tuple[str, ...]]:
+    """(id, name, version, like) from the release-file texts. os-release wins for id and name; the version
+    is the most precise one the files agree on (CentOS ``7.9.2009``, Debian ``12.8``)."""
+    osr = parse_os_release(files.get("/etc/os-release", ""))
+    ident = osr.get("ID", "").lower()
+    name = osr.get("NAME", "")
+    version = osr.get("VERSION_ID", "")
+    like = tuple(osr.get("ID_LIKE", "").lower().split())
+    first = ""
+    for key in ("/etc/oracle-release", "/etc/redhat-release"):
+        if key in files:
+            first = files[key].strip().splitlines()[0] if files[key].strip() else ""
+            break
+    else:
+        if system_release and system_release.strip():
+            first = system_release.strip().splitlines()[0]
+    found = _RELEASE_LINE.match(first)
+    if found:
+        ident = ident or _id_for(found["name"])
+        name = name or found["name"]
+        version = _more_precise(version, found["version"])
+    suse = files.get("/etc/SuSE-release")
+    if suse:
+        ver = re.search(r"(?m)^VERSION\s*=\s*(\d+(?:\.\d+)?)", suse)
+        patch = re.search(r"(?m)^PATCHLEVEL\s*=\s*(\d+)", suse)
+        head = suse.strip().splitlines()[0]
+        name = name or re.sub(r"\s*\d.*$", "", head)
+        ident = ident or _id_for(head)
+        if ver:
+            version = version or (f"{ver[1]}.{patch[1]}" if patch else ver[1])
+    lsb = parse_os_release(files.get("/etc/lsb-release", ""))
+    if lsb.get("DISTRIB_ID"):
+        ident = ident or lsb["DISTRIB_ID"].lower()
+        name = name or lsb["DISTRIB_ID"]
+        version = version or lsb.get("DISTRIB_RELEASE", "")
+    debian = files.get("/etc/debian_version", "").strip()
+    if debian and ident in ("", "debian"):
+        ident = ident or "debian"
+        name = name or "Debian GNU/Linux"
+        # testing/unstable say "trixie/sid": shown as the version when nothing numeric is known.
+        version = _more_precise(version, debian) or debian.splitlines()[0]
+    return ident, name, version, like
 
 
 def _is_admin_posix() -> bool:
@@ -126,17 +304,16 @@ def collect_linux(
     uname: Callable[[], Any] = _platform.uname,
     is_admin: Callable[[], bool] = _is_admin_posix,
 ) -> HostFacts:
-    import distro
-
     release_files: dict[str, str] = {}
     for name in RELEASE_FILES:
         text = read_in_root(paths, name)
         if text is None and name == "/etc/os-release":
-            text = read_in_root(paths, "/usr/lib/os-release")
+            text = read_in_root(paths, OS_RELEASE_FALLBACK)
         if text is not None:
             release_files[name] = text
+    system_release = read_in_root(paths, "/etc/system-release")
+    distro_id, distro_name, version, like = identify(release_files, system_release)
 
-    info = distro.LinuxDistribution(root_dir=str(paths.root), include_lsb=False, include_uname=False)
     u = uname()
     arch = normalize_arch(u.machine)
     kernel = u.release
@@ -148,10 +325,10 @@ def collect_linux(
         kernel = environ.get("ASRCTL_KERNEL", kernel)
     return HostFacts(
         os_family="linux",
-        distro_id=info.id(),
-        distro_name=info.name(),
-        version=info.version(best=True),
-        like=tuple(info.like().split()),
+        distro_id=distro_id,
+        distro_name=distro_name,
+        version=version,
+        like=like,
         arch=arch,
         kernel=kernel,
         is_admin=is_admin(),

@@ -78,16 +78,34 @@ def select(facts: HostFacts, matrix: dict[str, Any] | None = None) -> Platform |
 
 # --- Linux -------------------------------------------------------------------------------------------------
 
+# Architectures that are 32-bit, to say so in the refusal (an aarch64 host is 64-bit, just not x86).
+_ARCH_32BIT = frozenset({"i386", "i486", "i586", "i686", "x86", "armv6l", "armv7l", "armhf", "ppc", "s390"})
+
+
+def _version_in(version: str, versions: list[str]) -> bool:
+    """``version`` is one of ``versions``, or a point release of one ("13" covers "13.1", "9.0" covers "9.0.1")."""
+    return any(version == v or version.startswith(v + ".") for v in versions)
+
+
+def _release_label(rel: dict[str, Any]) -> str:
+    if "version" in rel:
+        return str(rel["version"])
+    if "patchlevel" in rel:
+        return f"{rel['major']} SP{rel['patchlevel']}"
+    lo, hi = rel.get("min"), rel.get("max")
+    if lo and hi:
+        return f"{lo}-{hi}"
+    if lo:
+        return f"{lo}+"
+    if hi:
+        return f"{rel['major']}.0-{hi}" if hi != f"{rel['major']}.0" else str(hi)
+    return str(rel["major"])
+
 
 def _listed(family: dict[str, Any]) -> str:
     out: list[str] = []
     for rel in family["release"]:
-        if "version" in rel:
-            label = rel["version"]
-        elif "patchlevel" in rel:
-            label = f"{rel['major']} SP{rel['patchlevel']}"
-        else:
-            label = str(rel["major"])
+        label = _release_label(rel)
         if label not in out:
             out.append(label)
     return ", ".join(out)
@@ -122,13 +140,15 @@ def _fmt(template: str, **kw: Any) -> str:
     return template.format(**kw)
 
 
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0].strip() if stripped else "(empty file)"
+
+
 def _select_linux(facts: HostFacts, data: dict[str, Any]) -> Platform | Unsupported:
     files = facts.release_files
     if not files:
-        return Unsupported(
-            f"no release files (/etc/os-release, /etc/redhat-release, ...) found under {facts.root}; "
-            "cannot tell which Linux this is"
-        )
+        return Unsupported(_fmt(data["no_release_files"], root=facts.root))
     for family in data["family"]:
         text = files.get(family["file"])
         if text is None:
@@ -139,12 +159,14 @@ def _select_linux(facts: HostFacts, data: dict[str, Any]) -> Platform | Unsuppor
         return _select_in_family(facts, data, family, text)
     # None of Microsoft's branches applies: explain by os-release ID.
     reason = data.get("others", {}).get(facts.distro_id)
-    label = f"{facts.distro_name or facts.distro_id or 'this Linux'} {facts.version}".strip()
+    label = f"{facts.distro_name or facts.distro_id} {facts.version}".strip()
     if reason:
-        return Unsupported(f"{label}: {reason}", name=facts.distro_name, version=facts.version)
+        return Unsupported(f"{label}: {reason}", name=facts.distro_name or None, version=facts.version or None)
+    if not facts.distro_id and not facts.distro_name:
+        shown = next(iter(files))
+        return Unsupported(_fmt(data["no_id"], file=shown, root=facts.root))
     return Unsupported(
-        f"{label} is not a distribution Azure Site Recovery supports "
-        "(RHEL/CentOS/Rocky/AlmaLinux, Oracle Linux, SLES/openSUSE Leap 15, Ubuntu LTS, Debian 7-12)",
+        _fmt(data["unknown"], name=facts.distro_name or facts.distro_id, version=facts.version).replace("  ", " "),
         name=facts.distro_name or None,
         version=facts.version or None,
     )
@@ -154,6 +176,11 @@ def _select_in_family(
     facts: HostFacts, data: dict[str, Any], family: dict[str, Any], text: str
 ) -> Platform | Unsupported:
     fid = family["id"]
+    listed = _listed(family)
+    first_line = _first_line(text)
+    for refusal in family.get("refuse", []):
+        if re.search(refusal["pattern"], text):
+            return Unsupported(_fmt(refusal["text"], text=first_line, listed=listed), family=fid)
     version = None
     name = family["name"]
     patchlevel: int | None = None
@@ -167,8 +194,10 @@ def _select_in_family(
             pl = re.search(rule["patchlevel"], text)
             patchlevel = int(pl.group("patchlevel")) if pl else None
         break
-    listed = _listed(family)
-    first_line = text.strip().splitlines()[0] if text.strip() else "(empty file)"
+    if "name_from" in family:
+        named = re.search(family["name_from"], text)
+        if named:
+            name = named.group("name").strip()
     if version is None:
         other = data.get("others", {}).get(facts.distro_id)
         if other:
@@ -179,7 +208,7 @@ def _select_in_family(
     shown = f"{version} SP{patchlevel}" if patchlevel is not None else version
     kw = {"name": name, "version": shown, "listed": listed, "arch": facts.arch}
     for entry in family.get("unsupported", []):
-        if version in entry["versions"]:
+        if _version_in(version, entry["versions"]):
             return Unsupported(_fmt(entry["text"], **kw), family=fid, name=name, version=shown)
     lts = family.get("lts")
     if lts and not re.search(lts, version):
@@ -193,22 +222,16 @@ def _select_in_family(
     if bound == "too_new":
         return Unsupported(
             f"{name} {shown} is newer than the {rel['tag']} bundles cover (up to {rel['max']}); "
-            "check for a newer Mobility Service release",
+            "check for a newer Mobility Service release that supports it",
             family=fid,
             name=name,
             version=shown,
         )
-    warnings = tuple(
-        _fmt(w["text"], **kw)
-        for w in family.get("warning", [])
-        if version in w["versions"] or ".".join(map(str, vtuple(version)[:2])) in w["versions"]
-    )
+    warnings = tuple(_fmt(w["text"], **kw) for w in family.get("warning", []) if _version_in(version, w["versions"]))
     if facts.arch not in data["arch"]:
+        template = data["wrong_arch_32bit"] if facts.arch in _ARCH_32BIT else data["wrong_arch"]
         return Unsupported(
-            f"{facts.arch}: only 64-bit (x86_64) systems are supported ({name} {shown} would use {rel['tag']})",
-            family=fid,
-            name=name,
-            version=shown,
+            _fmt(template, **kw, tag=rel["tag"]), family=fid, name=name, version=shown, warnings=warnings
         )
     return Platform(os_tag=rel["tag"], name=f"{name} {shown}", family=fid, version=shown, warnings=warnings)
 
@@ -217,6 +240,8 @@ def _select_in_family(
 
 
 def _build_in(entry: dict[str, Any], build: int) -> bool:
+    if "builds" in entry:
+        return build in entry["builds"]
     return entry.get("min_build", 0) <= build <= entry.get("max_build", 1 << 31)
 
 
@@ -226,7 +251,8 @@ def _select_windows(facts: HostFacts, data: dict[str, Any]) -> Platform | Unsupp
         return Unsupported("Windows version information is missing")
     label = f"{win.product_name} (build {win.build})"
     if facts.arch not in data["arch"]:
-        return Unsupported(f"{facts.arch}: only 64-bit Windows is supported ({label})", family="windows")
+        template = data["wrong_arch_32bit"] if facts.arch in _ARCH_32BIT else data["wrong_arch"]
+        return Unsupported(_fmt(template, label=label, arch=facts.arch), family="windows", name=win.product_name)
     for entry in data.get("release", []):
         if entry["type"] == win.product_type and entry["kernel"] == win.kernel and _build_in(entry, win.build):
             warnings = (entry["warning"],) if "warning" in entry else ()
@@ -240,8 +266,4 @@ def _select_windows(facts: HostFacts, data: dict[str, Any]) -> Platform | Unsupp
     for entry in data.get("refused", []):
         if entry["type"] == win.product_type and entry["kernel"] == win.kernel and _build_in(entry, win.build):
             return Unsupported(_fmt(entry["text"], build=win.build), family="windows", name=win.product_name)
-    return Unsupported(
-        f"{label} is not supported; supported are Windows Server 2008 R2 SP1 to 2025 and Windows 7 SP1 to 11 (64-bit)",
-        family="windows",
-        name=win.product_name,
-    )
+    return Unsupported(_fmt(data["unknown"], label=label), family="windows", name=win.product_name)
