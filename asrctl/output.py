@@ -110,24 +110,27 @@ class Output:
         if self.verbosity < 0:
             return
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, title_justify="left", show_lines=False)
         for col in columns:
             table.add_column(col, overflow="fold")
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
+            # Cells are data, not markup: "[fe80::1]:443" must show as it is.
+            table.add_row(*(Text("" if v is None else str(v)) for v in row))
         self.console.print(table)
 
     def keyvalues(self, title: str | None, pairs: Sequence[tuple[str, Any]]) -> None:
         if self.verbosity < 0:
             return
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column(overflow="fold")
         for key, value in pairs:
-            table.add_row(key, "—" if value is None or value == "" else str(value))
+            table.add_row(Text(key), Text("—" if value is None or value == "" else str(value)))
         self.console.print(table)
 
     # -- progress -------------------------------------------------------------------------------------------
