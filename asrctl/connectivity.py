@@ -1475,9 +1475,7 @@ def raise_for(checks: Iterable[Check]) -> None:
 
 def render(out: Output, checks: Sequence[Check]) -> None:
     """The table on stderr, then what to do about each warning and failure."""
-    from rich.markup import escape
-
-    rows = [(label(c), escape(c.target), _MARKS[c.status], escape(c.detail)) for c in checks]
+    rows = [(label(c), c.target, _MARKS[c.status], c.detail) for c in checks]
     out.table("Connectivity", ["check", "endpoint", "result", "detail"], rows)
     for check in checks:
         if check.status == WARN and check.remedy:

@@ -236,9 +236,13 @@ def check_connectivity(app: App, inp: RegistrationInput, result: Result) -> None
     checks = connectivity.check_cs(
         endpoint, ps_port=inp.ps_port, timeout=inp.connect_timeout, fingerprint=inp.cs_fingerprint
     )
-    result.data["connectivity"] = [c.as_json() for c in checks]
+    result.data["connectivity"] = connectivity.to_json(checks)
     connectivity.render(app.out, checks)
-    connectivity.raise_for(checks)
+    error = connectivity.error_for(checks)
+    if error is not None:
+        from asrctl.commands.common import Reported
+
+        raise Reported(error, result)  # the table already named the failure
 
 
 def registration_steps(app: App, backend: Any, prepared: PreparedRegistration, install_dir: str, plan: Plan) -> None:
