@@ -96,16 +96,35 @@ def _wants_json(argv: Sequence[str]) -> bool:
     return "--json" in argv or os.environ.get("ASRCTL_JSON", "").lower() in ("1", "true", "yes", "on")
 
 
+def _exit_codes_from(argv: Sequence[str]) -> str:
+    """The --exit-codes convention asked for, read from argv/env: click may stop (an unknown option or command)
+    before the group callback has built the App that carries it."""
+    mode = os.environ.get("ASRCTL_EXIT_CODES", "asrctl")
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--exit-codes" and i + 1 < len(argv):
+            mode = argv[i + 1]
+        elif arg.startswith("--exit-codes="):
+            mode = arg.split("=", 1)[1]
+    return mode
+
+
+_requested_exit_codes = "asrctl"
+
+
 def _finish(app: App | None, exit_code: int, reboot: bool, spec: object = None) -> int:
-    if app is not None and app.exit_codes == "msi":
+    mode = app.exit_codes if app is not None else _requested_exit_codes
+    if mode == "msi":
         return msi_exit(exit_code, spec if isinstance(spec, Spec) else None, reboot)
     return exit_code
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    global _current
+    global _current, _requested_exit_codes
     _current = None
     args = list(sys.argv[1:] if argv is None else argv)
+    _requested_exit_codes = _exit_codes_from(args)
     fallback = Output(json_mode=_wants_json(args))
     try:
         rv = cli.main(args=args, prog_name="asrctl", standalone_mode=False)

@@ -90,6 +90,13 @@ CATALOGUE = _catalogue(
         "bundle is for another platform",
         "Use the bundle whose OS tag `asrctl detect` shows, or leave the choice to asrctl.",
     ),
+    Spec(
+        "ASRCTL-E024",
+        EXIT_NO_BUNDLE,
+        "Azure VM agent package not found",
+        "Put the package file (WindowsAzureVmAgent*.msi on Windows; the distribution's WALinuxAgent package file on "
+        "Linux) in a bundle dir, or enable a repository that has it; see docs/VMAGENT.md.",
+    ),
     # Verification and unpacking
     Spec(
         "ASRCTL-E030",
@@ -212,6 +219,21 @@ CATALOGUE = _catalogue(
         EXIT_PRECONDITION,
         "cloned host",
         "This machine carries another machine's agent identity. Uninstall and reinstall the agent, or pass --force.",
+    ),
+    Spec(
+        "ASRCTL-E053",
+        EXIT_PRECONDITION,
+        "a prerequisite is missing",
+        "Install what the message names (.NET Framework, VMware Tools, boot drivers, VSS/COM+ components), "
+        "then run asrctl again; the installer log in %ProgramData%\\ASRSetupLogs has the details.",
+    ),
+    Spec(
+        "ASRCTL-E054",
+        EXIT_PRECONDITION,
+        "another installation is in progress",
+        "Wait for the other installer (Windows Installer, Windows Update, the Mobility Service setup) to finish, "
+        "then run asrctl again.",
+        "locked",
     ),
     # Vendor tools
     Spec(

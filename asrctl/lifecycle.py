@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from asrctl.agent.base import InstalledAgent, InstallOptions, Registration
+from asrctl.agent.vmagent import vm_agent_steps
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, load_bundle, resolve_dirs, scan
 from asrctl.errors import AsrctlError
@@ -25,8 +26,9 @@ from asrctl.system.runner import Runner
 
 LOG = logging.getLogger("asrctl")
 
-MIN_FREE_ROOT = 2 * 1024**3  # Microsoft: 2 GB free on /
+MIN_FREE_ROOT = 2 * 1024**3  # Microsoft, Linux: 2 GB free on /
 MIN_FREE_INSTALL = 250 * 1024**2  # and 250 MB for the install folder
+MIN_FREE_INSTALL_WINDOWS = 500 * 1024**2  # Windows: 500 MB on the install folder
 SUPPORTED_JUMP = 4  # N-4: a supported upgrade jumps at most 4 versions
 
 
@@ -141,20 +143,22 @@ def check_disk(app: App, install_dir: str) -> None:
             probe = probe.parent
         return int(psutil.disk_usage(str(probe)).free)
 
+    windows = app.facts.os_family == "windows"
     root = app.paths.root
     root_free = free(root)
-    if root_free < MIN_FREE_ROOT:
+    if not windows and root_free < MIN_FREE_ROOT:
         raise AsrctlError(
             "ASRCTL-E041",
             f"{_gb(root_free)} free on {root}; the Mobility Service needs {_gb(MIN_FREE_ROOT)}",
             free_bytes=root_free,
         )
-    target = app.paths.host(install_dir)
+    target = Path(install_dir) if windows else app.paths.host(install_dir)
     target_free = free(target)
-    if target_free < MIN_FREE_INSTALL:
+    needed = MIN_FREE_INSTALL_WINDOWS if windows else MIN_FREE_INSTALL
+    if target_free < needed:
         raise AsrctlError(
             "ASRCTL-E041",
-            f"{_gb(target_free)} free for {target}; the install folder needs {_gb(MIN_FREE_INSTALL)}",
+            f"{_gb(target_free)} free for {target}; the install folder needs {_gb(needed)}",
             free_bytes=target_free,
         )
 
@@ -410,6 +414,7 @@ def install(app: App, req: Request, environ: Any) -> Result:
         registration_steps(app, backend, prepared, install_dir, plan)
     elif options.cs_type == "CSPrime":
         plan.add(backend.config_input_step(install_dir))
+    plan.extend(vm_agent_steps(app, backend, bundle))
     plan.add(_post_check_install(backend, bundle, prepared is not None))
     if req.dry_run:
         return _plan_result(app, plan, result)
@@ -434,9 +439,12 @@ def install(app: App, req: Request, environ: Any) -> Result:
 
 
 def _collect_warnings(results: dict[str, dict[str, Any]], result: Result) -> None:
+    """Warnings and reboot needs that steps reported (installer exit 98, 3010/1641 on Windows, VM agent)."""
     for value in results.values():
         if value.get("warning"):
             result.warnings.append(str(value["warning"]))
+        if value.get("reboot_required"):
+            result.reboot_required = True
 
 
 def _same_registration(agent: InstalledAgent, reg: Registration) -> bool:
@@ -504,6 +512,7 @@ def upgrade(app: App, req: Request, environ: Any) -> Result:
     staged = _stage(app, backend, bundle, digest, run_id, plan)
     for step in backend.install_steps(staged, options, True, current):
         plan.add(step)
+    plan.extend(vm_agent_steps(app, backend, bundle))
     plan.add(_post_check_upgrade(backend, bundle, current))
     if req.dry_run:
         for w in result.warnings:
@@ -621,7 +630,8 @@ def uninstall(app: App, req: Request, confirm: Callable[[str], bool]) -> Result:
         app.out.info("Nothing was changed.")
         result.data["declined"] = True
         return result
-    apply(plan, app.out, app.paths.state_dir)
+    applied = apply(plan, app.out, app.paths.state_dir)
+    _collect_warnings(applied.results, result)
     from asrctl import identity
 
     identity.forget(app.paths)
@@ -679,6 +689,9 @@ def status(app: App) -> Result:
                     f"the last run ({last.get('command')}, started {last.get('started')}) was interrupted; the next "
                     "install/upgrade/uninstall cleans up after it"
                 )
+    from asrctl.agent import vmagent
+
+    result.data["vm_agent"] = vmagent.status(app, backend).as_json()
     reboot = backend.pending_reboot()
     if reboot:
         result.warnings.append(reboot)

@@ -60,6 +60,9 @@ class Plan:
         self.steps.append(step)
         return step
 
+    def extend(self, steps: list[Step]) -> None:
+        self.steps.extend(steps)
+
     def as_json(self) -> dict[str, Any]:
         return {"summary": self.summary, "steps": [s.as_json() for s in self.steps]}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -58,6 +59,9 @@ class Paths:
     # Well-known locations (Linux). Windows ones live in the Windows backend.
     @property
     def state_dir(self) -> Path:
+        if sys.platform == "win32" and not self.sandboxed:
+            # Under %ProgramData%, whose default ACL lets only Administrators and SYSTEM create subfolders there.
+            return Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "asrctl"
         return self.host("/var/lib/asrctl")
 
     @property

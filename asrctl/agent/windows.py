@@ -1,0 +1,877 @@
+"""The Windows backend: Microsoft's ``UnifiedAgent.exe``, ``UnifiedAgentConfigurator.exe`` and ``MsiExec``.
+
+Facts from ../shared/reference/asr-facts.md §2 (docs/WINDOWS.md has the command lines and the exit-code table):
+the bundle is a self-extracting ``.exe`` (``/q /x:<dir>``); the agent installs into
+``C:\\Program Files (x86)\\Microsoft Azure Site Recovery`` with the configurator in its ``agent\\`` folder; the MSI
+product code is ``{275197FC-14FD-4560-A5EB-38217F80CBD1}``; the state lives in
+``HKLM\\SOFTWARE\\Wow6432Node\\InMage Systems\\Installed Products\\5``; the services are ``svagents`` and
+``InMage Scout Application Service``; logs go to ``%ProgramData%\\ASRSetupLogs``.
+
+Everything that touches Windows is injected (runner, registry, file access, service list, environment,
+elevation check), so this module is imported and tested on Linux; nothing here uses a POSIX-only call, and the
+defaults reach for the Windows APIs only when first used. Paths of the target machine are strings handled with
+:mod:`ntpath`, never :class:`pathlib.Path` arithmetic (which would use ``/`` on Linux).
+
+Every program starts from an absolute path (``%SystemRoot%\\System32\\…`` for Windows' own tools): a bare
+``MsiExec.exe`` would be searched for in the application's and the current directory first.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import logging
+import ntpath
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asrctl.agent.base import InstalledAgent, InstallOptions, Registration, Service, VendorOutcome
+from asrctl.bundles.catalog import Bundle
+from asrctl.errors import AsrctlError
+from asrctl.output import Output
+from asrctl.plan import Step
+from asrctl.system.paths import Paths
+from asrctl.system.runner import Completed, TimedOut
+from asrctl.system.winreg_access import Registry
+
+LOG = logging.getLogger("asrctl")
+
+PRODUCT_CODE = "{275197FC-14FD-4560-A5EB-38217F80CBD1}"
+DISPLAY_NAME = "Microsoft Azure Site Recovery Mobility Service/Master Target Server"
+# The MSI is 32-bit: its uninstall key is in the Wow6432Node hive; SCCM's detection names the plain path.
+UNINSTALL_KEYS = (
+    "SOFTWARE\\Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\" + PRODUCT_CODE,
+    "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\" + PRODUCT_CODE,
+)
+INMAGE_KEYS = (
+    "SOFTWARE\\Wow6432Node\\InMage Systems\\Installed Products\\5",
+    "SOFTWARE\\InMage Systems\\Installed Products\\5",
+)
+SESSION_MANAGER = "SYSTEM\\CurrentControlSet\\Control\\Session Manager"
+CBS_REBOOT_PENDING = "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending"
+WU_REBOOT_REQUIRED = "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\RebootRequired"
+
+SERVICES = ("svagents", "InMage Scout Application Service")
+INSTALL_DIR_NAME = "Microsoft Azure Site Recovery"
+SETUP_LOGS = "ASRSetupLogs"
+INSTALL_LOG = "ASRUnifiedAgentInstaller.log"
+CONFIGURATOR_LOG = "ASRUnifiedAgentConfigurator.log"
+UNINSTALL_LOG = "UnifiedAgentMSIUninstall.log"
+INSTALLERS = ("UnifiedAgent.exe", "UnifiedAgentInstaller.exe")
+MICROSOFT_SIGNER = "O=Microsoft Corporation"
+
+# Fixed PowerShell scripts. The file to check travels in an environment variable, never inside the script
+# text (no quoting, no injection). Single quotes only: the script passes through the Windows command line.
+SIGNATURE_ENV = "ASRCTL_SIGNED_FILE"
+SIGNATURE_SCRIPT = (
+    "$ErrorActionPreference = 'Stop'; "
+    "$s = Get-AuthenticodeSignature -LiteralPath $env:ASRCTL_SIGNED_FILE; "
+    "$c = $s.SignerCertificate; "
+    "$signer = $null; "
+    "if ($c) { $signer = [pscustomobject]@{ Subject = $c.Subject; Thumbprint = $c.Thumbprint; "
+    "NotAfter = $c.NotAfter.ToString('o') } }; "
+    "[pscustomobject]@{ Status = [string]$s.Status; StatusMessage = [string]$s.StatusMessage; "
+    "SignerCertificate = $signer } | ConvertTo-Json -Compress -Depth 3"
+)
+DEFENDER_SCRIPT = (
+    "$ErrorActionPreference = 'Stop'; "
+    "try { $m = Get-MpPreference } catch { "
+    "[pscustomobject]@{ Available = $false; Error = [string]$_.Exception.Message } | ConvertTo-Json -Compress; "
+    "exit 0 }; "
+    "[pscustomobject]@{ Available = $true; ExclusionPath = @($m.ExclusionPath | Where-Object { $_ }) } "
+    "| ConvertTo-Json -Compress -Depth 3"
+)
+
+# UnifiedAgent.exe / UnifiedAgentConfigurator.exe exit codes (the UASetupReturnValues enum, asr-facts §2.6):
+# code -> (asrctl error code, what it means). Success codes are in SUCCESS_CODES.
+SUCCESS_CODES: dict[int, tuple[str | None, bool]] = {
+    0: (None, False),
+    98: ("succeeded with warnings (exit 98); read {log}", False),
+    3010: ("succeeded; restart the machine to complete it (exit 3010)", True),
+    1641: ("succeeded; a restart is REQUIRED to complete it (exit 1641)", True),
+}
+VENDOR_CODES: dict[int, tuple[str, str]] = {
+    1: ("ASRCTL-E060", "failed"),
+    2: ("ASRCTL-E060", "invalid command line"),
+    3: ("ASRCTL-E060", "invalid arguments"),
+    10: ("ASRCTL-E060", "invalid install location"),
+    11: ("ASRCTL-E060", "upgrade is not supported from the installed version (Microsoft supports N-4 upgrades)"),
+    13: ("ASRCTL-E048", "the agent points to a different configuration server"),
+    14: ("ASRCTL-E081", "invalid passphrase or configuration server endpoint"),
+    15: ("ASRCTL-E045", "downgrade is not supported"),
+    16: ("ASRCTL-E053", ".NET Framework is missing"),
+    17: ("ASRCTL-E080", "registration failed"),
+    18: ("ASRCTL-E053", "VMware Tools are missing"),
+    19: ("ASRCTL-E080", "the source configuration file is not valid"),
+    41: ("ASRCTL-E054", "another instance is already running"),
+    42: ("ASRCTL-E010", "this operating system is not supported by the bundle"),
+    43: ("ASRCTL-E062", "could not stop the agent services"),
+    44: ("ASRCTL-E060", "could not start the agent services"),
+    45: ("ASRCTL-E060", "installing the VSS provider failed"),
+    47: ("ASRCTL-E060", "the indskflt filter is missing from UpperFilters"),
+    48: ("ASRCTL-E060", "could not set the services' start type"),
+    50: ("ASRCTL-E060", "VSS provider: out of memory"),
+    51: ("ASRCTL-E060", "VSS provider: the service database is locked"),
+    52: ("ASRCTL-E060", "VSS provider: the service already exists"),
+    53: ("ASRCTL-E060", "VSS provider: the service is marked for deletion (restart the machine)"),
+    54: ("ASRCTL-E060", "VSS provider: running cscript was denied"),
+    55: ("ASRCTL-E060", "VSS provider: path not found"),
+    56: ("ASRCTL-E060", "creating symbolic links failed"),
+    57: ("ASRCTL-E060", "installing or configuring the services failed"),
+    62: ("ASRCTL-E043", "a system restart is pending"),
+    63: ("ASRCTL-E053", "VSS/COM+ prerequisites are missing"),
+    64: ("ASRCTL-E053", "boot drivers are missing (atapi, vmbus, storflt, storvsc, intelide)"),
+    65: ("ASRCTL-E060", "the Mobility Service cannot be installed on an Azure Site Recovery server"),
+    75: ("ASRCTL-E060", "changing the role of an installed agent is not allowed"),
+    76: ("ASRCTL-E060", "changing the platform of an installed agent is not allowed"),
+    77: ("ASRCTL-E060", "CDPCLI registration failed"),
+    78: ("ASRCTL-E080", "the proxy settings are not valid"),
+    79: ("ASRCTL-E080", "configuring the proxy failed"),
+    90: ("ASRCTL-E060", "out of memory"),
+    97: ("ASRCTL-E060", "failed with errors"),
+    99: ("ASRCTL-E053", "product prerequisites failed"),
+    100: ("ASRCTL-E080", "the credentials file is missing"),
+    101: ("ASRCTL-E080", "the credentials file is corrupt"),
+    102: ("ASRCTL-E080", "the credentials file has expired"),
+    103: ("ASRCTL-E060", "BIOS ID detection failed"),
+    118: ("ASRCTL-E060", "BIOS ID mismatch"),
+    119: ("ASRCTL-E080", "registration with the replication appliance (RCM) failed"),
+    128: ("ASRCTL-E080", "logging in to the replication appliance (CSPrime) failed"),
+    129: ("ASRCTL-E080", "the RCM proxy is not registered"),
+    130: ("ASRCTL-E060", "getting the agent config input failed"),
+    131: ("ASRCTL-E060", "unconfiguring the agent failed"),
+    132: ("ASRCTL-E060", "diagnose-and-fix failed"),
+}
+# Windows Installer (msiexec) exit codes that matter here.
+MSI_CODES: dict[int, tuple[str | None, str]] = {
+    0: (None, "success"),
+    3010: (None, "success; restart the machine to complete it"),
+    1641: (None, "success; Windows Installer started a restart"),
+    1602: ("fail", "cancelled"),
+    1603: ("fail", "fatal error during installation"),
+    1605: (None, "the product is not installed (nothing to remove)"),
+    1618: ("ASRCTL-E054", "another installation is in progress"),
+    1619: ("fail", "the package could not be opened"),
+    1620: ("fail", "the package could not be opened (not a valid package)"),
+    1625: ("fail", "system policy forbids this installation"),
+    1638: (None, "another version of this product is already installed"),
+}
+
+
+def installer_outcome(rc: int, log: str = INSTALL_LOG) -> VendorOutcome:
+    """What an exit code of ``UnifiedAgent.exe`` means for asrctl."""
+    if rc in SUCCESS_CODES:
+        warning, reboot = SUCCESS_CODES[rc]
+        return VendorOutcome(ok=True, warning=warning.format(log=log) if warning else None, reboot_required=reboot)
+    code, what = VENDOR_CODES.get(rc, ("ASRCTL-E060", "failed"))
+    return VendorOutcome(ok=False, error_code=code, message=what)
+
+
+def configurator_outcome(done: Completed) -> VendorOutcome:
+    """What ``UnifiedAgentConfigurator.exe`` said: network and TLS failures from its output, then its exit code.
+    A failure the installer table files under "installer failed" is a registration failure here."""
+    rc, text = done.returncode, done.output
+    if rc in SUCCESS_CODES:
+        warning, reboot = SUCCESS_CODES[rc]
+        return VendorOutcome(
+            ok=True, warning=warning.format(log=CONFIGURATOR_LOG) if warning else None, reboot_required=reboot
+        )
+    if "(7)" in text or "Couldn't connect" in text:
+        return VendorOutcome(False, error_code="ASRCTL-E082", message="could not connect to the configuration server")
+    if "(60)" in text:
+        return VendorOutcome(
+            False,
+            error_code="ASRCTL-E083",
+            message="(60) Peer certificate cannot be authenticated: the configuration server's certificate was "
+            "rejected (expired certificate or TLS settings)",
+        )
+    code, what = VENDOR_CODES.get(rc, ("ASRCTL-E080", "registration failed"))
+    if code == "ASRCTL-E060":
+        code = "ASRCTL-E080"
+    return VendorOutcome(False, error_code=code, message=f"the configurator: {what}")
+
+
+def msiexec_outcome(rc: int, failure_code: str) -> VendorOutcome:
+    """What a Windows Installer exit code means; ``failure_code`` is the asrctl code of a plain failure."""
+    code, what = MSI_CODES.get(rc, ("fail", "failed"))
+    if code is None:
+        reboot = rc in (3010, 1641)
+        warning = None if rc == 0 else f"Windows Installer: {what} (exit {rc})"
+        return VendorOutcome(ok=True, warning=warning, reboot_required=reboot)
+    return VendorOutcome(ok=False, error_code=failure_code if code == "fail" else code, message=what)
+
+
+# --- injectable pieces -------------------------------------------------------------------------------------
+
+
+class Files:
+    """File access on the target machine, by Windows path string. The default is the local file system."""
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def read_text(self, path: str) -> str | None:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read(1024 * 1024)
+        except OSError:
+            return None
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+
+@dataclass
+class MemoryFiles(Files):
+    """An in-memory file system for tests: ``{windows path: text}``; directories are implied by files."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def _key(path: str) -> str:
+        return ntpath.normcase(ntpath.normpath(path))
+
+    def add(self, path: str, text: str = "") -> None:
+        self.files[self._key(path)] = text
+
+    def exists(self, path: str) -> bool:
+        key = self._key(path)
+        return key in self.files or key in self.dirs or any(f.startswith(key + "\\") for f in self.files)
+
+    def read_text(self, path: str) -> str | None:
+        return self.files.get(self._key(path))
+
+    def makedirs(self, path: str) -> None:
+        self.dirs.add(self._key(path))
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """A service as psutil's ``WindowsService`` shows it (the same three methods), for tests."""
+
+    service_name: str
+    service_status: str = "running"
+    service_pid: int | None = None
+
+    def name(self) -> str:
+        return self.service_name
+
+    def status(self) -> str:
+        return self.service_status
+
+    def pid(self) -> int | None:
+        return self.service_pid
+
+
+def _psutil_services() -> Iterable[Any]:
+    import psutil
+
+    win_service_iter = getattr(psutil, "win_service_iter", None)
+    if win_service_iter is None:  # not Windows
+        return []
+    return win_service_iter()
+
+
+def _default_is_admin() -> bool:
+    from asrctl.system.winreg_access import is_admin
+
+    return is_admin()
+
+
+def wjoin(*parts: str | os.PathLike[str]) -> str:
+    return ntpath.join(*(os.fspath(p) for p in parts))
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _first_json(text: str) -> dict[str, Any] | None:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                return doc
+    return None
+
+
+def dn_parts(subject: str) -> list[str]:
+    """``CN=x, O="a, b", C=US`` → ``["CN=x", "O=a, b", "C=US"]``: split on commas outside quotes, quotes removed."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in subject:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
+
+
+@dataclass(frozen=True)
+class Signature:
+    path: str
+    status: str
+    subject: str | None
+    thumbprint: str | None = None
+    message: str | None = None
+
+    @property
+    def trusted(self) -> bool:
+        """Windows says Valid, and one component of the signer's subject is exactly ``O=Microsoft Corporation``
+        (not merely a subject containing that text: ``O=Microsoft Corporation Evil`` is somebody else)."""
+        wanted = MICROSOFT_SIGNER.lower()
+        return self.status == "Valid" and any(part.lower() == wanted for part in dn_parts(self.subject or ""))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "status": self.status, "signer": self.subject, "thumbprint": self.thumbprint}
+
+
+class WindowsBackend:
+    name = "windows"
+
+    def __init__(
+        self,
+        paths: Paths,
+        runner: Any,
+        out: Output,
+        registry: Registry | None = None,
+        services_iter: Callable[[], Iterable[Any]] | None = None,
+        environ: Mapping[str, str] | None = None,
+        files: Files | None = None,
+        is_admin: Callable[[], bool] | None = None,
+    ) -> None:
+        self.paths = paths
+        self.runner = runner
+        self.out = out
+        self._registry = registry
+        self.services_iter = services_iter or _psutil_services
+        self.environ = os.environ if environ is None else environ
+        self.files = files or Files()
+        self.is_admin = is_admin or _default_is_admin
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from asrctl.system.winreg_access import WinRegistry
+
+            self._registry = WinRegistry()
+        return self._registry
+
+    # -- well-known places ----------------------------------------------------------------------------------
+    def _env(self, name: str, default: str) -> str:
+        return self.environ.get(name) or default
+
+    @property
+    def system32(self) -> str:
+        return wjoin(self._env("SystemRoot", "C:\\Windows"), "System32")
+
+    @property
+    def program_data(self) -> str:
+        return self._env("ProgramData", "C:\\ProgramData")
+
+    @property
+    def log_dir(self) -> str:
+        return wjoin(self.program_data, SETUP_LOGS)
+
+    def log_file(self, name: str) -> str:
+        return wjoin(self.log_dir, name)
+
+    @property
+    def powershell(self) -> str:
+        return wjoin(self.system32, "WindowsPowerShell", "v1.0", "powershell.exe")
+
+    @property
+    def msiexec(self) -> str:
+        return wjoin(self.system32, "MsiExec.exe")
+
+    @property
+    def antivirus_exclusion(self) -> str:
+        return wjoin(self.program_data, "ASR", "agent")
+
+    def default_install_dir(self) -> str:
+        return wjoin(self._env("ProgramFiles(x86)", "C:\\Program Files (x86)"), INSTALL_DIR_NAME)
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def _read_first(self, keys: Iterable[str], value: str) -> Any:
+        for key in keys:
+            data = self.registry.read(key, value)
+            if data not in (None, ""):
+                return data
+        return None
+
+    def uninstall_key(self) -> str | None:
+        return next((k for k in UNINSTALL_KEYS if self.registry.exists(k)), None)
+
+    def installed(self) -> InstalledAgent | None:
+        key = self.uninstall_key()
+        if key is None:
+            return None
+        version = self.registry.read(key, "DisplayVersion")
+        if not version:
+            raise AsrctlError(
+                "ASRCTL-E051",
+                f"HKLM\\{key} has no DisplayVersion; the Mobility Service install is incomplete",
+            )
+        install_dir = str(
+            self._read_first(INMAGE_KEYS, "InstallDirectory")
+            or self.registry.read(key, "InstallLocation")
+            or self.default_install_dir()
+        ).rstrip("\\")
+        if ntpath.basename(install_dir).lower() == "agent":
+            install_dir = ntpath.dirname(install_dir)
+        status = str(self._read_first(INMAGE_KEYS, "AgentConfigurationStatus") or "")
+        conf = self._drscout(install_dir)
+        hostname = conf.get("hostname") or None
+        port = conf.get("port") or None
+        cs_type = conf.get("cstype") or ("CSPrime" if conf.get("rcmsettingspath") else "CSLegacy" if hostname else None)
+        parts = str(version).split(".")
+        return InstalledAgent(
+            version=str(version),
+            install_dir=Path(install_dir),
+            build=parts[2] if len(parts) > 2 else None,
+            registered=status.strip().lower() == "succeeded",
+            cs_endpoint=f"{hostname}:{port}" if hostname and port else hostname,
+            cs_type=cs_type,
+            host_id=conf.get("hostid") or None,
+            platform=conf.get("vmplatform") or None,
+            details={
+                "uninstall_key": f"HKLM\\{key}",
+                "display_name": self.registry.read(key, "DisplayName"),
+                "agent_configuration_status": status or None,
+                "post_install_actions": self._read_first(INMAGE_KEYS, "PostInstallActions"),
+                "log_dir": self.log_dir,
+            },
+        )
+
+    def drscout_path(self, install_dir: str) -> str:
+        return wjoin(install_dir, "agent", "Application Data", "etc", "drscout.conf")
+
+    def _drscout(self, install_dir: str) -> dict[str, str]:
+        text = self.files.read_text(self.drscout_path(install_dir))
+        if not text:
+            return {}
+        parser = configparser.ConfigParser(strict=False, interpolation=None)
+        try:
+            parser.read_string(text, "drscout.conf")
+        except configparser.Error:
+            return {}
+        values: dict[str, str] = {}
+        for section in parser.sections():
+            for key, value in parser.items(section):
+                values.setdefault(key.lower(), value)
+        return values
+
+    def service_map(self) -> dict[str, Service]:
+        """Every service the lister shows, by lower-case name."""
+        found: dict[str, Service] = {}
+        for svc in self.services_iter():
+            try:
+                name = svc.name()
+                status = svc.status()
+                pid = svc.pid()
+            except Exception as exc:  # psutil raises per service (access denied, deleted meanwhile)
+                LOG.debug("service query failed: %s", exc)
+                continue
+            found[name.lower()] = Service(name, status == "running", (pid,) if pid else ())
+        return found
+
+    def services(self, agent: InstalledAgent | None) -> list[Service]:
+        present = self.service_map()
+        found = [present.get(name.lower()) for name in SERVICES]
+        return [
+            Service(name, svc.running, svc.pids) if svc else Service(name, False)
+            for name, svc in zip(SERVICES, found, strict=True)
+        ]
+
+    def pending_reboot(self) -> str | None:
+        reasons = []
+        renames = self.registry.read(SESSION_MANAGER, "PendingFileRenameOperations")
+        if renames and any(str(r).strip() for r in (renames if isinstance(renames, list | tuple) else [renames])):
+            reasons.append("pending file renames (Session Manager\\PendingFileRenameOperations)")
+        if self.registry.exists(CBS_REBOOT_PENDING):
+            reasons.append("Component Based Servicing\\RebootPending")
+        if self.registry.exists(WU_REBOOT_REQUIRED):
+            reasons.append("WindowsUpdate\\Auto Update\\RebootRequired")
+        if not reasons:
+            return None
+        return "Windows has a restart pending: " + "; ".join(reasons)
+
+    # -- preconditions --------------------------------------------------------------------------------------
+    def require_admin(self) -> None:
+        if not self.paths.sandboxed and not self.is_admin():
+            raise AsrctlError(
+                "ASRCTL-E040", "changing the Mobility Service needs an elevated prompt (Run as administrator)"
+            )
+
+    def refuse_if_reboot_pending(self) -> None:
+        reason = self.pending_reboot()
+        if reason:
+            raise AsrctlError(
+                "ASRCTL-E043",
+                f"{reason}. The Mobility Service installer refuses to run (exit 62) until the machine restarts",
+            )
+
+    # -- argv -----------------------------------------------------------------------------------------------
+    def installer_path(self, staged: str | os.PathLike[str]) -> str:
+        """``UnifiedAgent.exe`` in the unpacked bundle; ``UnifiedAgentInstaller.exe`` when only that is there."""
+        for name in INSTALLERS:
+            candidate = wjoin(staged, name)
+            if self.files.exists(candidate):
+                return candidate
+        return wjoin(staged, INSTALLERS[0])
+
+    def extract_argv(self, bundle: Bundle, staged: str | os.PathLike[str]) -> list[str]:
+        return [os.fspath(bundle.path), "/q", "/x:" + os.fspath(staged)]
+
+    def install_argv(self, staged: str | os.PathLike[str], options: InstallOptions, upgrade: bool) -> list[str]:
+        argv = [
+            self.installer_path(staged),
+            "/Role",
+            options.role,
+            "/InstallLocation",
+            options.install_dir or self.default_install_dir(),
+            "/Platform",
+            options.vm_platform,
+            "/Silent",
+        ]
+        if upgrade:
+            argv += ["/InstallationType", "Upgrade"]
+        return argv + ["/CSType", options.cs_type]
+
+    def configurator(self, install_dir: str) -> str:
+        return wjoin(install_dir, "agent", "UnifiedAgentConfigurator.exe")
+
+    def register_argv(self, install_dir: str, reg: Registration) -> list[str]:
+        tool = self.configurator(install_dir)
+        if reg.cs_type == "CSPrime":
+            assert reg.config_file is not None
+            return [tool, "/SourceConfigFilePath", os.fspath(reg.config_file), "/CSType", "CSPrime"]
+        assert reg.endpoint and reg.passphrase_file
+        return [
+            tool,
+            "/CSEndPoint",
+            reg.endpoint,
+            "/PassphraseFilePath",
+            os.fspath(reg.passphrase_file),
+            "/CSType",
+            "CSLegacy",
+        ]
+
+    def uninstall_argv(self) -> list[str]:
+        return [self.msiexec, "/qn", "/x", PRODUCT_CODE, "/L+*V", self.log_file(UNINSTALL_LOG)]
+
+    def msi_install_argv(self, msi: str, log: str) -> list[str]:
+        return [self.msiexec, "/i", msi, "/quiet", "/norestart", "/L*V", log]
+
+    def powershell_argv(self, script: str) -> list[str]:
+        return [self.powershell, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command", script]
+
+    def agent_config_input_argv(self, install_dir: str) -> list[str]:
+        return [wjoin(install_dir, "agent", "AzureRcmCli.exe"), "--getagentconfiginput"]
+
+    # -- signatures and antivirus ---------------------------------------------------------------------------
+    def signature(self, path: str) -> Signature:
+        """Ask Windows (Get-AuthenticodeSignature) who signed ``path``. The path goes in through the environment."""
+        argv = self.powershell_argv(SIGNATURE_SCRIPT)
+        try:
+            done = self.runner.run(argv, env={SIGNATURE_ENV: path}, timeout=300)
+        except (OSError, TimedOut) as exc:
+            raise AsrctlError("ASRCTL-E034", f"could not check the signature of {path}: {exc}") from None
+        doc = _first_json(done.stdout) if done.returncode == 0 else None
+        if doc is None:
+            raise AsrctlError(
+                "ASRCTL-E034",
+                f"could not check the signature of {path}: PowerShell exited {done.returncode}: "
+                f"{done.output[-500:] or 'no output'}",
+            )
+        signer = doc.get("SignerCertificate") or {}
+        status = doc.get("Status")
+        return Signature(
+            path=path,
+            status="Valid" if status in (0, "0") else str(status),
+            subject=signer.get("Subject") if isinstance(signer, dict) else None,
+            thumbprint=signer.get("Thumbprint") if isinstance(signer, dict) else None,
+            message=doc.get("StatusMessage"),
+        )
+
+    def require_microsoft_signature(self, path: str) -> dict[str, Any]:
+        sig = self.signature(path)
+        if not sig.trusted:
+            why = (
+                f"its signature status is {sig.status}" + (f" ({sig.message})" if sig.message else "")
+                if sig.status != "Valid"
+                else f"it is signed by {sig.subject or 'nobody'}, not by Microsoft Corporation"
+            )
+            raise AsrctlError(
+                "ASRCTL-E034",
+                f"{ntpath.basename(path)} will not be run: {why}",
+                signature=sig.as_json(),
+            )
+        LOG.info("Authenticode: %s is signed by %s (%s)", path, sig.subject, sig.thumbprint)
+        return sig.as_json()
+
+    def signature_step(self, path: str, what: str, step_id: str = "signature") -> Step:
+        return Step(
+            step_id,
+            f"Check that {what} is signed by Microsoft (Authenticode)",
+            lambda: {"signature": self.require_microsoft_signature(path)},
+            argv=self.powershell_argv(SIGNATURE_SCRIPT),
+        )
+
+    def defender_excludes(self) -> bool | None:
+        """Does Microsoft Defender exclude the agent's folder? None when PowerShell cannot tell."""
+        try:
+            done = self.runner.run(self.powershell_argv(DEFENDER_SCRIPT), timeout=120)
+        except (OSError, TimedOut):
+            return None
+        doc = _first_json(done.stdout) if done.returncode == 0 else None
+        if not doc or not doc.get("Available"):
+            return None
+        entries = doc.get("ExclusionPath") or []
+        if isinstance(entries, str):
+            entries = [entries]
+        if any(str(e).startswith("N/A") for e in entries):  # "N/A: Must be an administrator to view exclusions"
+            return None
+        target = ntpath.normcase(self.antivirus_exclusion).rstrip("\\")
+        for entry in entries:
+            expanded = str(entry)
+            for var in ("ProgramData", "ALLUSERSPROFILE", "SystemDrive"):
+                expanded = expanded.replace(f"%{var}%", self._env(var, ""))
+            norm = ntpath.normcase(expanded).rstrip("\\*").rstrip("\\")
+            if norm and (target == norm or target.startswith(norm + "\\")):
+                return True
+        return False
+
+    def antivirus_step(self) -> Step:
+        folder = self.antivirus_exclusion
+
+        def run() -> dict[str, Any]:
+            excluded = self.defender_excludes()
+            if excluded:
+                self.out.detail(f"Microsoft Defender excludes {folder}")
+                return {"defender_excludes_agent_folder": True}
+            if excluded is False:
+                warning = (
+                    f"Microsoft Defender does not exclude {folder}: Microsoft requires that antivirus software "
+                    f"exclude it (Add-MpPreference -ExclusionPath '{folder}')"
+                )
+            else:
+                warning = f"exclude {folder} from antivirus scanning: Microsoft requires it for the Mobility Service"
+            self.out.warn(warning)
+            return {"defender_excludes_agent_folder": excluded, "warning": warning}
+
+        return Step(
+            "antivirus",
+            f"Check that antivirus (Microsoft Defender) excludes {folder}",
+            run,
+            argv=self.powershell_argv(DEFENDER_SCRIPT),
+        )
+
+    # -- steps ----------------------------------------------------------------------------------------------
+    def stage_steps(self, bundle: Bundle, staging: Path, expected_sha256: str | None) -> list[Step]:
+        self.require_admin()
+        self.refuse_if_reboot_pending()
+        exe = os.fspath(bundle.path)
+        staged = os.fspath(staging)
+
+        def verify() -> dict[str, Any]:
+            result: dict[str, Any] = {}
+            if expected_sha256:
+                actual = _sha256(bundle.path)
+                if actual.lower() != expected_sha256.lower():
+                    raise AsrctlError(
+                        "ASRCTL-E030",
+                        f"{bundle.path.name}: SHA-256 is {actual}, expected {expected_sha256}",
+                    )
+                result["sha256"] = actual
+            result["signature"] = self.require_microsoft_signature(exe)
+            return result
+
+        argv = self.extract_argv(bundle, staged)
+
+        def unpack() -> dict[str, Any]:
+            self.files.makedirs(staged)
+            try:
+                done = self.runner.run(argv, timeout=1800)
+            except TimedOut as exc:
+                raise AsrctlError(
+                    "ASRCTL-E063", f"unpacking {bundle.path.name} took over {exc.timeout:.0f} s"
+                ) from None
+            installer = self.installer_path(staged)
+            if done.returncode != 0 or not self.files.exists(installer):
+                raise AsrctlError(
+                    "ASRCTL-E033",
+                    f"unpacking {bundle.path.name} failed (exit {done.returncode}); "
+                    f"{ntpath.basename(installer)} is not in {staged}",
+                    vendor_exit_code=done.returncode,
+                )
+            return {"staged": staged}
+
+        return [
+            Step(
+                "verify",
+                f"Check {bundle.path.name}: digest, and Authenticode signature by Microsoft",
+                verify,
+                argv=self.powershell_argv(SIGNATURE_SCRIPT),
+            ),
+            Step("unpack", f"Unpack {bundle.path.name} into a private directory", unpack, argv=argv),
+        ]
+
+    def install_steps(
+        self, staged: Path, options: InstallOptions, upgrade: bool, previous: InstalledAgent | None
+    ) -> list[Step]:
+        self.require_admin()
+        self.refuse_if_reboot_pending()
+        argv = self.install_argv(staged, options, upgrade)
+        log = self.log_file(INSTALL_LOG)
+        had_product = self.uninstall_key() is not None
+
+        def run() -> dict[str, Any]:
+            installer = self.installer_path(staged)
+            argv[0] = installer
+            # Checked again right before it runs: nothing unsigned from the staging dir is ever started.
+            signature = self.require_microsoft_signature(installer)
+            try:
+                done = self.runner.run(argv, cwd=Path(os.fspath(staged)), timeout=options.timeout)
+            except TimedOut as exc:
+                raise AsrctlError(
+                    "ASRCTL-E063", f"the installer did not finish within {exc.timeout:.0f} s and was stopped; see {log}"
+                ) from None
+            outcome = installer_outcome(done.returncode, log)
+            if not outcome.ok:
+                raise AsrctlError(
+                    outcome.error_code or "ASRCTL-E060",
+                    f"the Mobility Service installer exited {done.returncode} ({outcome.message}); see {log}",
+                    vendor_exit_code=done.returncode,
+                    log=log,
+                )
+            if outcome.warning:
+                self.out.warn(outcome.warning)
+            return {
+                "vendor_exit_code": done.returncode,
+                "warning": outcome.warning,
+                "reboot_required": outcome.reboot_required,
+                "signature": signature,
+            }
+
+        def undo() -> None:
+            """A fresh install that failed half-way: remove what Windows Installer registered, if anything."""
+            if not had_product and self.uninstall_key() is not None:
+                self.runner.run(self.uninstall_argv(), timeout=1800)
+
+        fresh = not upgrade and previous is None
+        return [
+            self.antivirus_step(),
+            Step(
+                "upgrade" if upgrade else "install",
+                ("Upgrade" if upgrade else "Install") + " the Mobility Service with Microsoft's UnifiedAgent.exe",
+                run,
+                argv=argv,
+                abort=undo if fresh else None,
+                abort_describe="remove the partly installed agent (MsiExec /x)" if fresh else None,
+            ),
+        ]
+
+    def config_input_step(self, install_dir: str) -> Step:
+        """The agent config input for a modernized appliance. Microsoft documents it for Windows only in the
+        configurator's window; ``agent\\AzureRcmCli.exe`` is tried when present (an inference from Linux)."""
+        argv = self.agent_config_input_argv(install_dir)
+        advice = (
+            "copy the Agent Config Input from the UnifiedAgentConfigurator window "
+            f"({self.configurator(install_dir)}) into the replication appliance, then run "
+            "`asrctl register --cs-type CSPrime --config-file FILE`"
+        )
+
+        def run() -> dict[str, Any]:
+            if not self.files.exists(argv[0]):
+                return {"warning": advice}
+            done = self.runner.run(argv, timeout=120)
+            for line in done.stdout.splitlines():
+                if line.startswith("getagentconfiginput:"):
+                    return {"agent_config_input": line.split(":", 1)[1].strip()}
+            return {"warning": advice}
+
+        return Step("config-input", "Read the agent config input for the replication appliance", run, argv=argv)
+
+    def register_step(self, reg: Registration, install_dir: str, retry: Any = None) -> Step:
+        argv = self.register_argv(install_dir, reg)
+        log = self.log_file(CONFIGURATOR_LOG)
+
+        def once() -> dict[str, Any]:
+            try:
+                done = self.runner.run(argv, timeout=600)
+            except TimedOut as exc:
+                raise AsrctlError(
+                    "ASRCTL-E063", f"the configurator did not finish within {exc.timeout:.0f} s; see {log}"
+                ) from None
+            outcome = configurator_outcome(done)
+            if not outcome.ok:
+                raise AsrctlError(
+                    outcome.error_code or "ASRCTL-E080",
+                    f"{outcome.message} (exit {done.returncode}): {done.output.strip()[-1500:] or 'no output'}; "
+                    f"see {log}",
+                    vendor_exit_code=done.returncode,
+                    log=log,
+                )
+            return {"vendor_exit_code": done.returncode, "warning": outcome.warning}
+
+        def run() -> dict[str, Any]:
+            return retry(once) if retry else once()
+
+        target = reg.endpoint if reg.cs_type == "CSLegacy" else f"the appliance in {reg.config_file}"
+        return Step("register", f"Register with {target} ({reg.cs_type})", run, argv=argv)
+
+    def uninstall_steps(self, agent: InstalledAgent) -> list[Step]:
+        self.require_admin()
+        argv = self.uninstall_argv()
+        log = argv[-1]
+
+        def run() -> dict[str, Any]:
+            try:
+                done = self.runner.run(argv, timeout=1800)
+            except TimedOut as exc:
+                raise AsrctlError(
+                    "ASRCTL-E063", f"MsiExec did not finish within {exc.timeout:.0f} s and was stopped; see {log}"
+                ) from None
+            outcome = msiexec_outcome(done.returncode, "ASRCTL-E061")
+            if not outcome.ok:
+                raise AsrctlError(
+                    outcome.error_code or "ASRCTL-E061",
+                    f"MsiExec /x exited {done.returncode} ({outcome.message}); see {log}",
+                    vendor_exit_code=done.returncode,
+                    log=log,
+                )
+            if outcome.warning:
+                self.out.warn(outcome.warning)
+            return {
+                "vendor_exit_code": done.returncode,
+                "warning": outcome.warning,
+                "reboot_required": outcome.reboot_required,
+            }
+
+        return [Step("uninstall", "Remove the Mobility Service with Windows Installer (MsiExec /x)", run, argv=argv)]
+
+    def leftovers(self, agent: InstalledAgent) -> list[str]:
+        left = []
+        key = self.uninstall_key()
+        if key is not None:
+            left.append(f"HKLM\\{key}")
+        for svc in self.services(agent):
+            if svc.running:
+                left.append(f"service {svc.name} (running)")
+        return left
