@@ -1,0 +1,1 @@
+"""Tests of the bundle and configuration-server simulators (scripts/asrsim)."""

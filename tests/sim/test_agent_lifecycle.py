@@ -1,0 +1,464 @@
+"""Install, daemons, upgrade, uninstall and every knob of the simulated bundle (no asrctl)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from .conftest import PASSPHRASE, TAG, V0, V1, V2, alive, comm, processes_mentioning, wait_for
+
+VX_KEYS = {
+    "VERSION",
+    "PROD_VERSION",
+    "PARTNER",
+    "INSTALLATION_DIR",
+    "AGENT_MODE",
+    "VERSION_FILE_PARENT_DIR",
+    "DEFAULT_UPGRADE_DIR",
+    "BUILD_TAG",
+    "OS_BUILT_FOR",
+    "CONFIG",
+    "TAR_FILE_NAME",
+    "AGENT_CONFIGURATION_STATUS",
+}
+
+
+def assert_not_installed(box) -> None:
+    assert not box.vx_version_path.exists()
+    assert box.daemon_pids() == {"svagents": [], "appservice": []}
+
+
+# --------------------------------------------------------------------------- install
+def test_install_lays_out_the_agent(installed, bundles):
+    box = installed
+    values = box.vx_version()
+    assert set(values) == VX_KEYS
+    assert values["VERSION"] == V1
+    assert values["INSTALLATION_DIR"] == str(box.vx)  # a host path, root prefix included
+    assert values["VERSION_FILE_PARENT_DIR"] == str(box.root / "usr/local")
+    assert values["BUILD_TAG"] == "RELEASE_9.66.7567.1_GA_7567_Sep_20_2025_INMAGE"
+    assert values["OS_BUILT_FOR"] == TAG
+    assert values["AGENT_MODE"] == "MS"
+    assert values["TAR_FILE_NAME"] == bundles["v1"].name
+    assert values["AGENT_CONFIGURATION_STATUS"] != "Succeeded"
+    conf = box.drscout()
+    assert conf["VmPlatform"] == "VmWare"
+    assert "HostId" not in conf
+    uninstaller = box.install_dir / "uninstall.sh"
+    assert uninstaller.is_file() and os.access(uninstaller, os.X_OK)
+    for tool in ("start", "stop", "uninstall", "UnifiedAgentConfigurator.sh", "AzureRcmCli", "svagents", "appservice"):
+        assert os.access(box.vx / "bin" / tool, os.X_OK), tool
+    assert "completed successfully" in box.install_log.read_text()
+    # Nothing but the root got written: the staged bundle has no new files (no __pycache__).
+    staged = box.extract(bundles["v1"])
+    assert not list(staged.rglob("__pycache__"))
+
+
+def test_daemons_are_named_detached_and_have_pidfiles(installed):
+    pids = installed.daemon_pids()
+    assert len(pids["svagents"]) == 1 and len(pids["appservice"]) == 1
+    for name, (pid,) in pids.items():
+        assert comm(pid) == name
+        assert (installed.vx / f"var/run/{name}.pid").read_text().strip() == str(pid)
+        assert os.getsid(pid) != os.getsid(0)  # own session
+        for fd in (0, 1, 2):
+            assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
+        assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]
+    psutil = pytest.importorskip("psutil")
+    names = {p.name() for p in psutil.process_iter() if p.pid in pids["svagents"] + pids["appservice"]}
+    assert names == {"svagents", "appservice"}
+
+
+def test_start_is_idempotent_and_stop_stops(installed):
+    box = installed
+    before = box.daemon_pids()
+    assert box.run([box.vx / "bin/start"]).returncode == 0
+    assert box.daemon_pids() == before
+    stop = box.run([box.vx / "bin/stop"])
+    assert stop.returncode == 0, stop.stderr
+    assert box.daemon_pids() == {"svagents": [], "appservice": []}
+    assert not list((box.vx / "var/run").glob("*.pid"))
+    assert box.run([box.vx / "bin/stop"]).returncode == 0  # nothing to stop is fine
+    assert box.run([box.vx / "bin/start"]).returncode == 0
+    assert all(len(p) == 1 for p in box.daemon_pids().values())
+
+
+def test_daemon_exits_on_sigterm(installed):
+    (pid,) = installed.daemon_pids()["appservice"]
+    os.kill(pid, signal.SIGTERM)
+    assert wait_for(lambda: not alive(pid), timeout=5)
+    assert wait_for(lambda: not (installed.vx / "var/run/appservice.pid").exists(), timeout=5)
+
+
+def test_default_install_dir_is_mapped_under_the_root(sandbox, bundles):
+    staged = sandbox.extract(bundles["v1"])
+    proc = sandbox.run([staged / "install", "-r", "MT", "-v", "Azure", "-q", "-c", "CSLegacy"])
+    sandbox.expect_running = True
+    assert proc.returncode == 0, proc.stderr
+    assert sandbox.vx_version()["INSTALLATION_DIR"] == str(sandbox.root / "usr/local/ASR/Vx")
+    assert sandbox.vx_version()["AGENT_MODE"] == "MT"
+    assert sandbox.drscout()["VmPlatform"] == "Azure"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["-r", "Agent", "-v", "VmWare", "-q"], "Invalid value for Role"),
+        (["-v", "VmWare", "-q"], "Role (-r) is mandatory"),
+        (["-r", "MS", "-q"], "Platform (-v) is mandatory"),
+        (["-r", "MS", "-v", "Hyper-V", "-q"], "Invalid value for Platform"),
+        (["-r", "MS", "-v", "VmWare", "-q", "-c", "CSModern"], "Invalid value for CSType"),
+        (["-r", "MS", "-v", "VmWare", "-q", "-a", "Repair"], "Invalid value for Action"),
+        (["-r", "MS", "-v", "VmWare", "-q", "-x"], "Invalid command line"),
+        (["-r", "MS", "-v", "VmWare"], "use -q"),
+    ],
+)
+def test_command_line_errors_exit_2(sandbox, bundles, argv, needle):
+    staged = sandbox.extract(bundles["v1"])
+    proc = sandbox.run([staged / "install", *argv])
+    assert proc.returncode == 2
+    assert needle in proc.stderr
+    assert_not_installed(sandbox)
+
+
+def test_wrong_os_tag_exits_42(sandbox, bundles):
+    proc = sandbox.install(bundles["rhel8"])
+    assert proc.returncode == 42
+    assert "Unsupported OS" in proc.stderr
+    assert "built for RHEL8-64, the OS is detected as UBUNTU-22.04-64" in sandbox.install_log.read_text()
+    assert_not_installed(sandbox)
+    assert not sandbox.install_dir.exists()
+
+
+def test_arch_knob_makes_the_host_unsupported(sandbox, bundles):
+    proc = sandbox.install(bundles["v1"], knobs={"ASR_SIM_ARCH": "aarch64"})
+    assert proc.returncode == 42
+    assert "detected as unknown" in proc.stderr
+    assert_not_installed(sandbox)
+
+
+def test_install_outside_the_root_is_refused(sandbox, bundles, tmp_path):
+    staged = sandbox.extract(bundles["v1"])
+    outside = tmp_path / "outside"
+    proc = sandbox.run([staged / "install", "-r", "MS", "-v", "VmWare", "-q", "-c", "CSLegacy", "-d", outside])
+    assert proc.returncode == 10
+    assert not outside.exists()
+    assert_not_installed(sandbox)
+
+
+def test_bundle_extracted_under_usr_local_is_refused(sandbox, bundles):
+    staged = sandbox.extract(bundles["v1"])
+    moved = sandbox.root / "usr/local/bundle"
+    moved.parent.mkdir(parents=True)
+    staged.rename(moved)
+    proc = sandbox.run([moved / "install", "-r", "MS", "-v", "VmWare", "-q", "-c", "CSLegacy"])
+    assert proc.returncode == 1
+    assert "must not be extracted under /usr/local" in proc.stderr
+    assert not sandbox.vx_version_path.exists()
+
+
+def test_install_twice_and_upgrade_without_install_exit_1(sandbox, bundles):
+    proc = sandbox.install(bundles["v1"], action="Upgrade")
+    assert proc.returncode == 1 and "not installed" in proc.stderr
+    assert sandbox.install(bundles["v1"]).returncode == 0
+    sandbox.expect_running = True
+    again = sandbox.install(bundles["v1"])
+    assert again.returncode == 1
+    assert "already installed" in again.stderr and "-a Upgrade" in again.stderr
+
+
+def test_cs_prime_install_prints_the_agent_config_input_only_when_explicit(sandbox, bundles):
+    staged = sandbox.extract(bundles["v1"])
+    proc = sandbox.run([staged / "install", "-r", "MS", "-v", "VmWare", "-q", "-d", sandbox.install_dir])
+    sandbox.expect_running = True
+    assert proc.returncode == 0, proc.stderr
+    assert "Agent Config Input" not in proc.stdout  # -c omitted: CSPrime by default, but silent (I#112967)
+    assert sandbox.drscout()["CSType"] == "CSPrime"
+    assert sandbox.uninstall("-Y").returncode == 0
+    proc = sandbox.install(bundles["v1"], cs_type="CSPrime")
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("Agent Config Input: "))
+    data = json.loads(base64.b64decode(line.split(": ", 1)[1]))
+    assert data["hostname"] == "sim-host-01"
+
+
+def test_azure_rcm_cli(sandbox, bundles):
+    staged = sandbox.extract(bundles["v1"])
+    missing = sandbox.run([staged / "Vx/bin/AzureRcmCli", "--getagentconfiginput"])
+    assert missing.returncode == 130
+    assert sandbox.install(bundles["v1"]).returncode == 0
+    sandbox.expect_running = True
+    proc = sandbox.run([sandbox.vx / "bin/AzureRcmCli", "--getagentconfiginput"])
+    assert proc.returncode == 0
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("getagentconfiginput:")]
+    data = json.loads(base64.b64decode(line.split(":", 1)[1]))
+    ident = json.loads((sandbox.vx / "etc/asrsim_identity.json").read_text())
+    assert data["host_id"] == ident["host_id"] and data["bios_id"] == ident["bios_id"]
+    assert data["hostname"] == "sim-host-01" and data["agent_version"] == V1
+    assert sandbox.run([sandbox.vx / "bin/AzureRcmCli", "--bogus"]).returncode == 2
+
+
+def test_bios_id_comes_from_dmi_when_present(sandbox, bundles):
+    dmi = sandbox.root / "sys/class/dmi/id"
+    dmi.mkdir(parents=True)
+    (dmi / "product_uuid").write_text("4C4C4544-0042-3010-8052-B4C04F4B4E32\n")
+    assert sandbox.install(bundles["v1"]).returncode == 0
+    sandbox.expect_running = True
+    ident = json.loads((sandbox.vx / "etc/asrsim_identity.json").read_text())
+    assert ident["bios_id"] == "4C4C4544-0042-3010-8052-B4C04F4B4E32"
+
+
+# --------------------------------------------------------------------------- upgrade
+def test_upgrade_replaces_payload_and_restarts(installed, bundles):
+    box = installed
+    old_pids = box.daemon_pids()
+    ident = (box.vx / "etc/asrsim_identity.json").read_text()
+    box.vx_version_path.write_text(box.vx_version_path.read_text().replace("NotConfigured", "Succeeded"))
+    with (box.vx / "etc/drscout.conf").open("a") as fh:
+        fh.write("HostId=keep-me\nHostname=127.0.0.1\nPort=4443\n")
+    proc = box.upgrade(bundles["v2"])
+    assert proc.returncode == 0, proc.stderr
+    values = box.vx_version()
+    assert values["VERSION"] == V2
+    assert values["BUILD_TAG"] == "RELEASE_9.67.7789.1_GA_7789_Apr_30_2026_INMAGE"
+    assert values["AGENT_CONFIGURATION_STATUS"] == "Succeeded"
+    assert values["INSTALLATION_DIR"] == str(box.vx)
+    assert values["AGENT_MODE"] == "MS"  # -r omitted on upgrade, like push install does
+    conf = box.drscout()
+    assert (conf["HostId"], conf["Hostname"], conf["Port"]) == ("keep-me", "127.0.0.1", "4443")
+    assert (box.vx / "etc/asrsim_identity.json").read_text() == ident
+    new_pids = box.daemon_pids()
+    assert all(len(p) == 1 for p in new_pids.values())
+    assert not set(new_pids["svagents"]) & set(old_pids["svagents"])
+    assert not any(alive(p) for p in old_pids["svagents"] + old_pids["appservice"])
+
+
+def test_downgrade_exits_15(installed, bundles):
+    proc = installed.upgrade(bundles["v0"])
+    assert proc.returncode == 15
+    assert installed.vx_version()["VERSION"] == V1
+    assert V0 in installed.install_log.read_text()
+
+
+def test_role_change_on_upgrade_exits_75(installed, bundles):
+    staged = installed.extract(bundles["v2"])
+    proc = installed.run([staged / "install", "-r", "MT", "-v", "VmWare", "-q", "-a", "Upgrade", "-c", "CSLegacy"])
+    assert proc.returncode == 75
+    assert installed.vx_version()["VERSION"] == V1
+
+
+def test_upgrade_when_services_cannot_stop_exits_43(installed, bundles):
+    proc = installed.upgrade(bundles["v2"], knobs={"ASR_SIM_FAIL_AT": "stop"})
+    assert proc.returncode == 43
+    assert installed.vx_version()["VERSION"] == V1
+    assert all(len(p) == 1 for p in installed.daemon_pids().values())
+
+
+# --------------------------------------------------------------------------- uninstall
+def test_uninstall_removes_everything(installed, cs_factory):
+    box = installed
+    cs = cs_factory()
+    assert box.register(cs).returncode == 0
+    assert (box.root / "usr/local/InMage/fingerprints").is_dir()
+    pids = box.daemon_pids()
+    proc = box.uninstall("-Y")
+    assert proc.returncode == 0, proc.stderr
+    assert not any(alive(p) for p in pids["svagents"] + pids["appservice"])
+    assert box.daemon_pids() == {"svagents": [], "appservice": []}
+    left = [f for f in box.files() if f.startswith("usr/")]
+    assert left == []
+    assert not box.install_dir.exists()
+    assert not (box.root / "usr/local/InMage").exists()
+    assert "Mobility Service uninstalled" in box.uninstall_log.read_text()
+    box.expect_running = False
+
+
+def test_uninstall_custom_log(installed, tmp_path):
+    log = installed.root / "var/log/custom-uninstall.log"
+    proc = installed.uninstall("-Y", "-L", str(log))
+    assert proc.returncode == 0, proc.stderr
+    assert "removed" in log.read_text()
+    installed.expect_running = False
+
+
+@pytest.mark.parametrize("args", [(), ("-Z",), ("-L", "relative.log"), ("-Y", "extra")])
+def test_uninstall_refuses_with_exit_1(installed, args):
+    proc = installed.uninstall(*args)
+    assert proc.returncode == 1
+    assert installed.vx_version_path.exists()
+    assert all(len(p) == 1 for p in installed.daemon_pids().values())
+
+
+def test_uninstall_help(installed):
+    proc = installed.uninstall("-h")
+    assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def test_uninstall_lock_and_nothing_installed_exit_1(installed):
+    lock = installed.install_dir / ".uninstall.lck"
+    lock.touch()
+    proc = installed.uninstall("-Y")
+    assert proc.returncode == 1 and ".uninstall.lck" in proc.stderr
+    lock.unlink()
+    installed.vx_version_path.rename(installed.base / "vx_version.bak")
+    proc = installed.uninstall("-Y")
+    assert proc.returncode == 1 and "not installed" in proc.stderr
+    installed.vx_version_path.parent.joinpath(".vx_version").write_bytes(
+        (installed.base / "vx_version.bak").read_bytes()
+    )
+    assert installed.uninstall("-Y").returncode == 0
+    installed.expect_running = False
+
+
+def test_uninstall_when_services_cannot_stop_exits_2_and_keeps_the_install(installed):
+    proc = installed.uninstall("-Y", knobs={"ASR_SIM_FAIL_AT": "stop"})
+    assert proc.returncode == 2
+    assert installed.vx_version_path.exists() and (installed.install_dir / "uninstall.sh").exists()
+    assert not (installed.install_dir / ".uninstall.lck").exists()  # a retry is possible
+    assert all(len(p) == 1 for p in installed.daemon_pids().values())
+    assert installed.uninstall("-Y").returncode == 0
+    installed.expect_running = False
+
+
+def test_uninstall_failure_knob_exits_1(installed):
+    proc = installed.uninstall("-Y", knobs={"ASR_SIM_FAIL_AT": "uninstall"})
+    assert proc.returncode == 1
+    assert installed.vx_version_path.exists() and installed.vx.exists()
+    assert installed.uninstall("-Y").returncode == 0
+    assert not installed.vx_version_path.exists()
+    installed.expect_running = False
+
+
+# --------------------------------------------------------------------------- knobs
+def test_install_exit_98_installs_with_a_warning(sandbox, bundles):
+    proc = sandbox.install(bundles["v1"], knobs={"ASR_SIM_INSTALL_EXIT": "98"})
+    sandbox.expect_running = True
+    assert proc.returncode == 98
+    assert sandbox.vx_version()["VERSION"] == V1
+    assert all(len(p) == 1 for p in sandbox.daemon_pids().values())
+    assert " : WARNING : " in sandbox.install_log.read_text()
+
+
+@pytest.mark.parametrize("code", [1, 3, 62])
+def test_install_exit_other_codes_change_nothing(sandbox, bundles, code):
+    proc = sandbox.install(bundles["v1"], knobs={"ASR_SIM_INSTALL_EXIT": str(code)})
+    assert proc.returncode == code
+    assert " : ERROR : " in sandbox.install_log.read_text()
+    assert sandbox.files() == sorted(
+        ["etc/debian_version", "etc/hostname", "etc/lsb-release", "etc/os-release"] + ["var/log/ua_install.log"]
+    )
+
+
+def test_fail_at_install_exits_1(sandbox, bundles):
+    proc = sandbox.install(bundles["v1"], knobs={"ASR_SIM_FAIL_AT": "install"})
+    assert proc.returncode == 1
+    assert_not_installed(sandbox)
+
+
+def test_fail_at_start_exits_44_without_daemons(sandbox, bundles):
+    proc = sandbox.install(bundles["v1"], knobs={"ASR_SIM_FAIL_AT": "start"})
+    assert proc.returncode == 44
+    assert sandbox.daemon_pids() == {"svagents": [], "appservice": []}
+    assert sandbox.vx_version_path.exists()  # installed, services down
+    assert sandbox.run([sandbox.vx / "bin/start"], knobs={"ASR_SIM_FAIL_AT": "start"}).returncode == 1
+
+
+def _hang(box, argv, knob, sig, expected_rc, marker_file):
+    proc = subprocess.Popen(
+        [str(a) for a in argv],
+        env=box.env(ASR_SIM_HANG=knob),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for(lambda: marker_file.exists() and "hanging" in marker_file.read_text(), timeout=15)
+        time.sleep(0.1)
+        assert proc.poll() is None
+        proc.send_signal(sig)
+        assert proc.wait(timeout=5) == expected_rc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize(("sig", "rc"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_hang_install_dies_on_signal_without_daemons(sandbox, bundles, sig, rc):
+    staged = sandbox.extract(bundles["v1"])
+    argv = [staged / "install", "-r", "MS", "-v", "VmWare", "-q", "-c", "CSLegacy", "-d", sandbox.install_dir]
+    _hang(sandbox, argv, "install", sig, rc, sandbox.install_log)
+    assert (sandbox.vx / "bin/svagents").exists()  # it had written files ...
+    assert not sandbox.vx_version_path.exists()  # ... but not finished
+    assert sandbox.daemon_pids() == {"svagents": [], "appservice": []}
+    assert processes_mentioning(str(staged)) == []
+
+
+def test_hang_uninstall_dies_on_signal_and_releases_the_lock(installed):
+    argv = [installed.install_dir / "uninstall.sh", "-Y"]
+    _hang(installed, argv, "uninstall", signal.SIGTERM, 143, installed.uninstall_log)
+    assert not (installed.install_dir / ".uninstall.lck").exists()
+    assert processes_mentioning(str(installed.install_dir / "uninstall.sh")) == []
+    assert installed.vx_version_path.exists()
+    assert installed.uninstall("-Y").returncode == 0
+    installed.expect_running = False
+
+
+def test_hang_configure_dies_on_signal(installed):
+    argv = [installed.vx / "bin/UnifiedAgentConfigurator.sh", "-i", "127.0.0.1:9", "-P", installed.passphrase_file]
+    _hang(installed, argv, "configure", signal.SIGTERM, 143, installed.install_log)
+    assert installed.vx_version()["AGENT_CONFIGURATION_STATUS"] != "Succeeded"
+
+
+def test_fail_at_configure_exits_17(installed):
+    proc = installed.configure(
+        "-i", "127.0.0.1:9", "-P", installed.passphrase_file, knobs={"ASR_SIM_FAIL_AT": "configure"}
+    )
+    assert proc.returncode == 17
+    assert PASSPHRASE not in proc.stdout + proc.stderr
+
+
+def _run_on_a_terminal(box, argv, answer: str) -> tuple[int, str]:
+    """Run *argv* with a pseudo-terminal on stdin and type *answer*."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(a) for a in argv], env=box.env(), stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        os.write(master, answer.encode())
+        out, _ = proc.communicate(timeout=30)
+        return proc.returncode, out.decode(errors="replace")
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.parametrize(("answer", "rc"), [("\n", 1), ("n\n", 1), ("Y\n", 0)])
+def test_uninstall_prompt_on_a_terminal(installed, answer, rc):
+    code, out = _run_on_a_terminal(installed, [installed.install_dir / "uninstall.sh"], answer)
+    assert code == rc, out
+    assert "(Y/N) [N]" in out
+    assert installed.vx_version_path.exists() == (rc != 0)
+    installed.expect_running = rc != 0
+
+
+def test_install_prompt_on_a_terminal(sandbox, bundles):
+    staged = sandbox.extract(bundles["v1"])
+    argv = [staged / "install", "-r", "MS", "-v", "VmWare", "-c", "CSLegacy"]
+    code, out = _run_on_a_terminal(sandbox, argv, "n\n")
+    assert code == 1 and "cancelled" in out
+    assert_not_installed(sandbox)
+    code, out = _run_on_a_terminal(sandbox, argv, "y\n")
+    sandbox.expect_running = True
+    assert code == 0, out
+    assert sandbox.vx_version()["VERSION"] == V1
