@@ -510,10 +510,23 @@ def upgrade(app: App, req: Request, environ: Any) -> Result:
         summary={"bundle": bundle.path.name, "from": current.version, "to": bundle.version, "run_id": run_id},
     )
     staged = _stage(app, backend, bundle, digest, run_id, plan)
-    for step in backend.install_steps(staged, options, True, current):
-        plan.add(step)
+    downgrade = order > 0
+    if downgrade:
+        # Microsoft's installer refuses to downgrade in place (exit 15): remove, then install the older one.
+        plan.extend(backend.uninstall_steps(current))
+        plan.extend(backend.install_steps(staged, options, False, None))
+        result.warnings.append(
+            f"downgrade {current.version} → {bundle.version} removes the agent and installs the older one: its "
+            "registration is gone; run `asrctl register` afterwards"
+        )
+    else:
+        plan.extend(backend.install_steps(staged, options, True, current))
     plan.extend(vm_agent_steps(app, backend, bundle))
-    plan.add(_post_check_upgrade(backend, bundle, current))
+    plan.add(
+        _post_check_install(backend, bundle, expect_registered=False)
+        if downgrade
+        else _post_check_upgrade(backend, bundle, current)
+    )
     if req.dry_run:
         for w in result.warnings:
             app.out.warn(w)
@@ -526,7 +539,8 @@ def upgrade(app: App, req: Request, environ: Any) -> Result:
     for w in result.warnings:
         app.out.warn(w)
     result.data["agent"] = _agent_json(backend, backend.installed())
-    app.out.success(f"Mobility Service upgraded {current.version} → {bundle.version}")
+    verb = "downgraded" if downgrade else "upgraded"
+    app.out.success(f"Mobility Service {verb} {current.version} → {bundle.version}")
     return result
 
 
@@ -568,7 +582,7 @@ def register(app: App, req: Request, environ: Any) -> Result:
     if clone and not inp.force:
         raise AsrctlError("ASRCTL-E052", clone)
     if current.registered:
-        if _same_registration(current, prepared.registration) and not clone:
+        if _same_registration(current, prepared.registration) and not clone and not inp.force:
             app.out.success(f"already registered with {current.cs_endpoint}; nothing to do")
             return result
         if not inp.force:
@@ -649,7 +663,7 @@ def _post_check_removed(backend: Any, agent: InstalledAgent) -> Step:
         left = backend.leftovers(agent)
         if left:
             raise AsrctlError(
-                "ASRCTL-E061", "uninstall.sh reported success but these are still there: " + "; ".join(left)
+                "ASRCTL-E061", "the uninstaller reported success but these are still there: " + "; ".join(left)
             )
         return {}
 
