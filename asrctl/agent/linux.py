@@ -46,6 +46,13 @@ def parse_kv(text: str) -> dict[str, str]:
     return out
 
 
+def build_number(build_tag: str) -> str | None:
+    """``RELEASE_9.66.7567.1_GA_7567_Sep_20_2025_INMAGE`` → ``7567``. Microsoft's scripts take field 5 of the whole
+    ``BUILD_TAG=...`` line split on ``_`` (``cut -d_ -f5``), which is field 4 of the value."""
+    fields = build_tag.split("_")
+    return fields[3] if len(fields) > 3 and fields[3].isdigit() else None
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         with open(path, "rb") as fh:
@@ -137,11 +144,10 @@ class LinuxBackend:
         port = conf.get("port") or None
         endpoint = f"{hostname}:{port}" if hostname and port else hostname
         build_tag = kv.get("BUILD_TAG", "")
-        fields = build_tag.split("_")
         return InstalledAgent(
             version=kv["VERSION"],
             install_dir=vx.parent,
-            build=fields[4] if len(fields) > 4 else None,
+            build=build_number(build_tag),
             registered=kv.get("AGENT_CONFIGURATION_STATUS", "").lower() == "succeeded",
             cs_endpoint=endpoint,
             cs_type=conf.get("cstype") or kv.get("CS_TYPE") or None,

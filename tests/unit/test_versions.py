@@ -29,3 +29,18 @@ def test_release_cmp(installed: str, bundle: str, expected: int) -> None:
 )
 def test_version_jump(a: str, b: str, jump: int) -> None:
     assert version_jump(a, b) == jump
+
+
+@pytest.mark.parametrize(
+    ("tag", "build"),
+    [
+        ("RELEASE_9.66.7567.1_GA_7567_Sep_20_2025_INMAGE", "7567"),
+        ("RELEASE_9.67.0.0_GA_7789_Apr_30_2026_INMAGE", "7789"),
+        ("", None),
+        ("garbage", None),
+    ],
+)
+def test_build_number_from_build_tag(tag: str, build: str | None) -> None:
+    from asrctl.agent.linux import build_number
+
+    assert build_number(tag) == build
