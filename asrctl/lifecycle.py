@@ -270,7 +270,7 @@ def _registration_retry(app: App) -> Callable[[Callable[[], dict[str, Any]]], di
     from asrctl import connectivity
 
     def transient(exc: BaseException) -> bool:
-        return isinstance(exc, AsrctlError) and exc.code in ("ASRCTL-E082", "ASRCTL-E063")
+        return isinstance(exc, AsrctlError) and (exc.code == "ASRCTL-E063" or connectivity.is_transient(exc))
 
     def on_retry(attempt: int, delay: float, reason: str) -> None:
         app.out.warn(f"registration attempt {attempt} failed ({reason}); retrying in {delay:.0f} s")

@@ -66,6 +66,7 @@ class VendorOutcome:
     reboot_required: bool = False
     error_code: str | None = None  # ASRCTL-E... when not ok
     message: str | None = None
+    transient: bool = False  # worth retrying (server busy, connection refused), never a wrong passphrase
 
 
 class AgentBackend(Protocol):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,13 @@ def configurator_outcome(done: Completed) -> VendorOutcome:
     if rc == 0:
         return VendorOutcome(ok=True)
     if "(7)" in text or "Couldn't connect" in text:
-        return VendorOutcome(False, error_code="ASRCTL-E082", message="could not connect to the configuration server")
+        return VendorOutcome(
+            False, error_code="ASRCTL-E082", message="could not connect to the configuration server", transient=True
+        )
+    if re.search(r"\(22\).*\b5\d\d\b", text):
+        return VendorOutcome(
+            False, error_code="ASRCTL-E080", message="the configuration server answered with an error", transient=True
+        )
     if "(60)" in text or "certificate" in text.lower():
         return VendorOutcome(
             False,
@@ -332,6 +339,7 @@ class LinuxBackend:
                         f"{outcome.message}: {done.output.strip()[-1500:] or 'no output'}",
                         vendor_exit_code=done.returncode,
                         log=str(self.paths.host(INSTALL_LOG)),
+                        transient=outcome.transient,
                     )
                 return {"vendor_exit_code": done.returncode}
 

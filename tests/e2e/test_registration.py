@@ -1,0 +1,132 @@
+"""Registration end to end: the modernized appliance flow, retries, re-registration, clones, passphrase hygiene."""
+
+from __future__ import annotations
+
+from e2e.conftest import OLD, Sandbox
+from asrsim import csserver
+
+
+def _register(sb: Sandbox, endpoint: str, *extra: str):
+    return sb.asrctl(
+        "--json", "register", "--cs-endpoint", endpoint, "--passphrase-file", str(sb.passphrase_file), *extra
+    )
+
+
+def test_modernized_appliance_flow(sandbox: Sandbox, cs) -> None:
+    sandbox.bundle(OLD)
+    r = sandbox.asrctl("--json", "install", "--cs-type", "CSPrime")
+    assert r.returncode == 0, r.stderr
+    doc = r.json
+    install = doc["data"]["agent"]
+    assert install["installed"] and not install["registered"]
+    agent_input = doc["data"]["agent_config_input"]
+    assert agent_input and "Paste this agent config input" in r.stderr
+    # The operator pastes it into the appliance, which makes the config file.
+    config = sandbox.base / "config.json"
+    cs.make_config(agent_input, config)
+    dry = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime", "--config-file", str(config), "--dry-run")
+    step = next(s for s in dry.json["data"]["plan"]["steps"] if s["id"] == "register")
+    assert step["argv"][1:] == ["-S", str(config), "-q", "-c", "CSPrime"]
+    reg = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime", "--config-file", str(config))
+    assert reg.returncode == 0, reg.stderr
+    assert reg.json["data"]["agent"]["registered"]
+    assert len(cs.registered()) == 1
+
+
+def test_csprime_register_needs_a_config_file(sandbox: Sandbox, cs) -> None:
+    sandbox.bundle(OLD)
+    assert sandbox.asrctl("install", "--no-register").returncode == 0
+    r = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime")
+    assert (r.returncode, r.json["error"]["code"]) == (2, "ASRCTL-E085")
+    missing = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime", "--config-file", "/nonexistent.json")
+    assert missing.returncode == 2 and "no such file" in missing.json["error"]["message"]
+
+
+def test_transient_failures_are_retried_then_succeed(sandbox: Sandbox) -> None:
+    sandbox.bundle(OLD)
+    flaky = csserver.start(sandbox.base / "flaky", sandbox.passphrase_file, fail_first=2, max_lifetime=120)
+    try:
+        assert sandbox.asrctl("install", "--no-register").returncode == 0
+        r = _register(sandbox, flaky.endpoint)
+        # 503 twice: the configurator reports it, asrctl says what it does and tries again.
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.count("retrying in") == 2
+        assert len(flaky.registered()) == 1
+    finally:
+        flaky.stop()
+
+
+def test_re_registration_needs_force_and_same_endpoint_is_a_no_op(sandbox: Sandbox, cs) -> None:
+    sandbox.bundle(OLD)
+    assert sandbox.asrctl("install", "--no-register").returncode == 0
+    assert _register(sandbox, cs.endpoint).returncode == 0
+    same = _register(sandbox, cs.endpoint)
+    assert same.returncode == 0 and same.json["changed"] is False
+    other = csserver.start(sandbox.base / "cs2", sandbox.passphrase_file, max_lifetime=120)
+    try:
+        moved = _register(sandbox, other.endpoint)
+        assert (moved.returncode, moved.json["error"]["code"]) == (6, "ASRCTL-E048")
+        assert cs.endpoint in moved.json["error"]["message"] and "--force" in moved.json["error"]["message"]
+        forced = _register(sandbox, other.endpoint, "--force")
+        assert forced.returncode == 0, forced.stderr
+        assert forced.json["data"]["agent"]["cs_endpoint"] == other.endpoint
+    finally:
+        other.stop()
+
+
+def test_cloned_host_is_refused_without_force(sandbox: Sandbox, cs) -> None:
+    sandbox.bundle(OLD)
+    assert sandbox.asrctl("install", "--no-register").returncode == 0
+    assert _register(sandbox, cs.endpoint).returncode == 0
+    # The VM was cloned: same agent identity, another machine.
+    (sandbox.root / "etc/machine-id").write_text("ffffffffffffffffffffffffffffffff\n")
+    r = _register(sandbox, cs.endpoint)
+    assert (r.returncode, r.json["error"]["code"]) == (6, "ASRCTL-E052")
+    assert "clone" in r.json["error"]["message"]
+    assert _register(sandbox, cs.endpoint, "--force").returncode == 0
+
+
+def test_passphrase_file_readable_by_others_is_refused_before_anything_changes(sandbox: Sandbox, cs) -> None:
+    sandbox.bundle(OLD)
+    sandbox.passphrase_file.chmod(0o644)
+    r = sandbox.asrctl(
+        "--json", "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(sandbox.passphrase_file)
+    )
+    assert (r.returncode, r.json["error"]["code"]) == (6, "ASRCTL-E049")
+    assert f"chmod 600 {sandbox.passphrase_file}" in r.json["error"]["message"]
+    assert not sandbox.vx_version.exists()
+    ok = sandbox.asrctl(
+        "--json", "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(sandbox.passphrase_file),
+        "--insecure-passphrase-file",
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_missing_registration_inputs_are_usage_errors(sandbox: Sandbox, cs) -> None:
+    sandbox.bundle(OLD)
+    nothing = sandbox.asrctl("--json", "install")
+    assert (nothing.returncode, nothing.json["error"]["code"]) == (2, "ASRCTL-E085")
+    no_pass = sandbox.asrctl("--json", "install", "--cs-endpoint", cs.endpoint)
+    assert (no_pass.returncode, no_pass.json["error"]["code"]) == (6, "ASRCTL-E050")
+    empty = sandbox.base / "empty.pass"
+    empty.write_text("\n")
+    empty.chmod(0o600)
+    e = sandbox.asrctl("--json", "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(empty))
+    assert (e.returncode, e.json["error"]["code"]) == (6, "ASRCTL-E050")
+    assert not sandbox.vx_version.exists()
+
+
+def test_expired_certificate_stops_install_before_anything_changes(sandbox: Sandbox) -> None:
+    sandbox.bundle(OLD)
+    expired = csserver.start(sandbox.base / "expired", sandbox.passphrase_file, cert_mode="expired", max_lifetime=120)
+    try:
+        r = sandbox.asrctl(
+            "--json", "install", "--cs-endpoint", expired.endpoint, "--passphrase-file", str(sandbox.passphrase_file)
+        )
+        assert (r.returncode, r.json["error"]["code"]) == (8, "ASRCTL-E083")
+        assert "(60)" in r.json["error"]["message"]
+        tls = next(c for c in r.json["data"]["connectivity"] if c["name"] == "cs_tls")
+        assert tls["status"] == "fail"
+        assert not sandbox.vx_version.exists()
+    finally:
+        expired.stop()
