@@ -1,5 +1,5 @@
 """One module per verb (or verb group). Each has ``register(group)``."""
 
-from asrctl.commands import bundles, detect, lifecycle, vmagent
+from asrctl.commands import bundles, detect, lifecycle, support, vmagent
 
-COMMAND_MODULES = (detect, bundles, lifecycle, vmagent)
+COMMAND_MODULES = (detect, bundles, lifecycle, vmagent, support)

@@ -1,0 +1,253 @@
+"""``doctor`` (every preflight check, nothing changed) and ``logs collect`` (a redacted support archive)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import socket
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asrctl.app import App
+from asrctl.errors import AsrctlError
+from asrctl.output import Result
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass
+class Finding:
+    name: str
+    status: str
+    detail: str
+    remedy: str | None = None
+    code: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "remedy": self.remedy,
+            "code": self.code,
+        }
+
+
+def _from_error(name: str, err: AsrctlError) -> Finding:
+    return Finding(name, FAIL, err.message, err.remedy, err.code)
+
+
+def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerprint: str | None) -> Result:
+    from asrctl import lifecycle
+    from asrctl.bundles.catalog import resolve_dirs, scan
+    from asrctl.system.journal import Journal
+    from asrctl.system.lock import HostLock, pid_alive
+
+    result = Result(app.command)
+    found: list[Finding] = []
+
+    try:
+        lifecycle.require_privileges(app)
+        found.append(Finding("privileges", OK, "sandbox root" if app.paths.sandboxed else "root/Administrator"))
+    except AsrctlError as err:
+        found.append(_from_error("privileges", err))
+
+    plat = app.platform
+    if plat.supported:
+        found.append(Finding("platform", OK, f"{plat.name}: {plat.os_tag} bundles"))
+        found.extend(Finding("platform", WARN, w) for w in plat.warnings)
+    else:
+        found.append(Finding("platform", FAIL, plat.reason or "unsupported", code="ASRCTL-E010"))
+
+    backend = lifecycle.backend_for(app)
+    agent = None
+    try:
+        agent = backend.installed()
+    except AsrctlError as err:
+        found.append(_from_error("agent", err))
+    if plat.os_tag:
+        try:
+            dirs, _ = resolve_dirs(app.bundle_dir_args, app.paths)
+            best = scan(dirs).newest_for(plat.os_tag)
+            if best is None:
+                found.append(
+                    Finding("bundle", WARN if agent else FAIL, f"no {plat.os_tag} bundle in {', '.join(map(str, dirs))}",
+                            "Copy the bundle for this host into a bundle dir (--bundle-dir).", "ASRCTL-E020")
+                )  # fmt: skip
+            else:
+                from asrctl.bundles.verify import read_sums
+
+                sums = best.path.parent / "SHA256SUMS"
+                known = sums.is_file() and best.path.name in read_sums(sums)
+                found.append(Finding("bundle", OK, f"{best.path.name} ({best.version})"))
+                found.append(
+                    Finding("digest", OK, f"listed in {sums}")
+                    if known
+                    else Finding("digest", WARN, f"no SHA256SUMS entry for {best.path.name}",
+                                 "Run `asrctl bundles checksum DIR` on the staging host.")
+                )  # fmt: skip
+        except AsrctlError as err:
+            found.append(_from_error("bundle", err))
+
+    install_dir = str(agent.install_dir) if agent else backend.default_install_dir()
+    try:
+        lifecycle.check_disk(app, install_dir)
+        found.append(Finding("disk space", OK, "enough free space on / and for the install folder"))
+    except AsrctlError as err:
+        found.append(_from_error("disk space", err))
+
+    lock = HostLock(app.paths.state_dir, "doctor")
+    holder = lock.read_holder()
+    if holder and holder.get("pid") and pid_alive(int(holder["pid"])) and holder.get("pid") != os.getpid():
+        found.append(Finding("lock", WARN, f"held by pid {holder['pid']} ({holder.get('command')})"))
+    else:
+        found.append(Finding("lock", OK, "no other asrctl run"))
+    last = Journal(app.paths.state_dir).last()
+    if last and last.get("status") == "running" and not pid_alive(int(last.get("pid") or 0)):
+        found.append(
+            Finding("last run", WARN, f"{last.get('command')} started {last.get('started')} was interrupted",
+                    "The next install/upgrade/uninstall cleans up after it.")
+        )  # fmt: skip
+    reboot = backend.pending_reboot()
+    if reboot:
+        found.append(Finding("reboot", WARN, reboot))
+
+    if agent is None:
+        found.append(Finding("agent", OK, "not installed"))
+    else:
+        down = [s.name for s in backend.services(agent) if not s.running]
+        reg = f"registered with {agent.cs_endpoint}" if agent.registered else "not registered"
+        found.append(Finding("agent", WARN if down or not agent.registered else OK,
+                             f"{agent.version} in {agent.install_dir}, {reg}"
+                             + (f"; not running: {', '.join(down)}" if down else "")))  # fmt: skip
+
+    from asrctl.agent import vmagent
+
+    vm = vmagent.status(app, backend)
+    what = vm.package or vm.service or "Azure VM agent"
+    if vm.installed:
+        state = f"{what} {vm.version or ''} installed, {'running' if vm.running else 'not running'}".replace("  ", " ")
+    else:
+        state = f"{what} not installed" if vm.installed is False else f"{what}: cannot tell"
+    found.append(Finding("Azure VM agent", OK if vm.installed else WARN, "; ".join([state, *vm.notes])))
+
+    result.data["checks"] = [f.as_json() for f in found]
+    if endpoint:
+        from asrctl import connectivity
+
+        checks = connectivity.check_cs(
+            connectivity.parse_endpoint(endpoint), ps_port=ps_port, timeout=timeout, fingerprint=fingerprint
+        )
+        result.data["connectivity"] = connectivity.to_json(checks)
+        for c in checks:
+            found.append(Finding(f"network: {c.name}", c.status if c.status != "skipped" else OK, c.detail,
+                                 c.remedy, c.code))  # fmt: skip
+
+    app.out.table("Doctor", ["check", "result", "detail"], [(f.name, _mark(f.status), f.detail) for f in found])
+    for f in found:
+        if f.status != OK and f.remedy:
+            app.out.info(f"  {f.name}: {f.remedy}")
+    failed = next((f for f in found if f.status == FAIL), None)
+    if failed is not None:
+        from asrctl.commands.common import Reported
+
+        error = AsrctlError(failed.code or "ASRCTL-E084", f"doctor: {failed.name}: {failed.detail}", failed.remedy)
+        app.out.error(error.code, error.message)
+        raise Reported(error, result)
+    app.out.success("all checks passed" if all(f.status == OK for f in found) else "no blocking problem found")
+    return result
+
+
+def _mark(status: str) -> str:
+    return {OK: "✓ ok", WARN: "! warn", FAIL: "✗ FAIL"}.get(status, status)
+
+
+# --- logs collect ------------------------------------------------------------------------------------------
+
+# Lines that look like they carry a secret are masked even when asrctl never saw the secret itself.
+SECRET_LINE = re.compile(r"(?i)\b(pass(phrase|word)?|secret|token|key)\b(\s*[:=]\s*)(\S+)")
+MAX_FILE = 20 * 1024 * 1024
+
+
+def _redact_text(text: str) -> str:
+    from asrctl.system.redact import redact
+
+    return SECRET_LINE.sub(lambda m: f"{m.group(1)}{m.group(3)}********", redact(text))
+
+
+def support_files(app: App) -> list[Path]:
+    """What Microsoft support and the operator need: vendor logs, asrctl's log and journal, agent config."""
+    p = app.paths
+    names = [
+        "/var/log/asrctl.log",
+        "/var/log/ua_install.log",
+        "/var/log/ua_uninstall.log",
+        "/var/log/InMage_drivers.log",
+        "/usr/local/.vx_version",
+        "/var/lib/asrctl/journal.json",
+        "/var/lib/asrctl/history.jsonl",
+    ]
+    files = [p.host(n) for n in names]
+    files.extend(sorted(p.host("/var/log").glob("svagents_curr_*.log")))
+    try:
+        from asrctl import lifecycle
+
+        agent = lifecycle.backend_for(app).installed()
+    except AsrctlError:
+        agent = None
+    if agent is not None:
+        vx = Path(str(agent.details.get("vx_dir") or agent.install_dir / "Vx"))
+        files.extend([vx / "etc" / "drscout.conf", vx / "etc" / "RCMInfo.conf"])
+    if os.name == "nt" and not p.sandboxed:
+        base = Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "ASRSetupLogs"
+        files.extend(sorted(base.glob("*.log")))
+    return [f for f in files if f.is_file()]
+
+
+def collect(app: App, output: str | None) -> Result:
+    from asrctl.commands.detect import platform_json
+    from asrctl.lifecycle import status
+
+    result = Result(app.command)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = Path(output) if output else app.paths.log_dir / f"asrctl-support-{socket.gethostname()}-{stamp}.tar.gz"
+    if target.exists():
+        raise AsrctlError("ASRCTL-E037", f"{target} exists; choose another -o FILE")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = support_files(app)
+    summary = {"platform": platform_json(app), "status": status(app).data}
+    included = []
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            _add(tar, "asrctl-status.json", json.dumps(summary, indent=2, default=str))
+            for f in files:
+                data = f.read_bytes()[-MAX_FILE:]
+                arcname = str(f.relative_to(app.paths.root)) if app.paths.sandboxed else str(f).lstrip("/\\")
+                _add(tar, arcname.replace(":", ""), data.decode("utf-8", errors="replace"))
+                included.append(str(f))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    result.data["archive"] = str(target)
+    result.data["files"] = included
+    result.changed = True
+    app.out.table("Support archive", ["file"], [(f,) for f in included] or [("(no log files found)",)])
+    app.out.success(f"wrote {target} (secrets masked)")
+    return result
+
+
+def _add(tar: tarfile.TarFile, name: str, text: str) -> None:
+    data = _redact_text(text).encode("utf-8")
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o600
+    info.mtime = int(time.time())
+    tar.addfile(info, io.BytesIO(data))
