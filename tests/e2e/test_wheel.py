@@ -1,0 +1,49 @@
+"""The built wheel carries platforms/ and works from a fresh venv, away from the source tree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests/fixtures/distros/rhel-8.10"
+
+
+@pytest.mark.slow
+def test_wheel_installs_into_a_fresh_venv_and_detects(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    build = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(REPO)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert build.returncode == 0, build.stderr
+    wheel = next(dist.glob("asrctl-*.whl"))
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"asrctl/platforms/linux.toml", "asrctl/platforms/windows.toml", "asrctl/platforms/vmagent.toml"} <= set(
+        names
+    )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
+    pip = subprocess.run(  # noqa: S603
+        [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
+    assert pip.returncode == 0, pip.stderr
+    run = subprocess.run(  # noqa: S603
+        [str(venv / "bin/asrctl"), "--root", str(FIXTURE), "--json", "detect"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # not the source tree: the installed package must find its own data
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["data"]["platform"]["os_tag"] == "RHEL8-64"
