@@ -149,13 +149,21 @@ class Output:
                 TimeRemainingColumn,
                 TransferSpeedColumn,
             )
+            from rich.table import Column
 
+            # Bundle names are long: the description gives way (ellipsis) so bytes, speed and ETA stay whole.
+            fixed = 64
             bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
+                TextColumn(
+                    "{task.description}",
+                    table_column=Column(
+                        no_wrap=True, overflow="ellipsis", max_width=max(12, self.console.width - fixed)
+                    ),
+                ),
+                BarColumn(bar_width=24),
+                DownloadColumn(table_column=Column(no_wrap=True)),
+                TransferSpeedColumn(table_column=Column(no_wrap=True)),
+                TimeRemainingColumn(table_column=Column(no_wrap=True)),
                 console=self.console,
                 transient=False,
             )
@@ -178,7 +186,8 @@ class Output:
 
 
 class StepLines:
-    """Progress for logs and CI: one line at start, at each quarter, and at the end."""
+    """Progress for logs and CI: a line at the start and one at the end with the time and throughput (none on
+    failure: the error says what happened); with -v one at each quarter too."""
 
     def __init__(self, out: Output, description: str, total: int | None) -> None:
         self.out = out
@@ -201,7 +210,9 @@ class StepLines:
 
     def finish(self) -> None:
         secs = max(time.monotonic() - self.started, 1e-6)
-        self.out.detail(f"  {self.description}: done, {_human(self.done)} in {secs:.1f} s")
+        self.out.info(
+            f"  {self.description}: done, {_human(self.done)} in {secs:.1f} s ({_human(int(self.done / secs))}/s)"
+        )
 
 
 class ProgressHandle:
