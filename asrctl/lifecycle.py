@@ -168,14 +168,11 @@ def _gb(n: int) -> str:
 
 
 def digest_for(app: App, bundle: Bundle, choice: BundleChoice) -> str | None:
-    from asrctl.bundles.verify import DigestPolicy, expected_digest
+    from asrctl.bundles.verify import DigestPolicy, expected_digest, unverified_warning
 
     digest, source = expected_digest(bundle.path, DigestPolicy(choice.sha256, choice.require_digest))
     if digest is None:
-        app.out.warn(
-            f"NO DIGEST for {bundle.path.name}: it will be unpacked and run unverified. Create SHA256SUMS on the "
-            f"staging host with `asrctl bundles checksum DIR`, or pass --sha256 (--require-digest makes this fatal)"
-        )
+        app.out.warn(unverified_warning(bundle.path, source))
     else:
         app.out.detail(f"digest from {source}")
     return digest

@@ -11,6 +11,7 @@ import click
 
 from asrctl.agent.base import InstallOptions
 from asrctl.commands.common import begin
+from asrctl.commands.options import digest_options
 from asrctl.errors import AsrctlError
 from asrctl.output import Result
 
@@ -31,14 +32,7 @@ yes_option = click.option("-Y", "--yes", is_flag=True, help="Do not ask; answer 
 
 bundle_options = _stack(
     click.option("--bundle", "bundle_path", metavar="FILE", help="Use this bundle instead of choosing one."),
-    click.option("--sha256", metavar="HEX", help="Expected SHA-256 of the bundle (else SHA256SUMS beside it)."),
-    click.option(
-        "--require-digest",
-        is_flag=True,
-        envvar="ASRCTL_REQUIRE_DIGEST",
-        show_envvar=True,
-        help="Refuse a bundle without a known digest.",
-    ),
+    digest_options,
     click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds the installer may take."),
 )
 
