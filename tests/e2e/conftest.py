@@ -1,0 +1,186 @@
+"""End-to-end fixtures: the real asrctl as a subprocess, in a sandbox root, against the simulators.
+
+Every test gets a fresh sandbox (root tree, bundle dir, passphrase file) under pytest's tmp_path. After each
+test no process that mentions the sandbox may still run; after the session no agent path on the real host
+(``/usr/local/ASR``, ``/var/lib/asrctl`` …) may have appeared or changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from asrsim import csserver  # noqa: E402
+from asrsim.bundle import build_bundle  # noqa: E402
+
+TAG = "UBUNTU-22.04-64"
+OLD, NEW = "9.65.7417.1", "9.66.7567.1"
+PASSPHRASE = "Tr1cky-Passphrase-7f3a9c"
+
+# Paths on the real host that a sandboxed run must never touch.
+HOST_PATHS = [
+    "/usr/local/ASR",
+    "/usr/local/.vx_version",
+    "/usr/local/.norespawn_vxagent",
+    "/var/lib/asrctl",
+    "/var/log/asrctl.log",
+    "/var/log/ua_install.log",
+    "/var/log/ua_uninstall.log",
+]
+
+
+def _snapshot() -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for p in HOST_PATHS:
+        try:
+            out[p] = os.lstat(p).st_mtime
+        except FileNotFoundError:
+            out[p] = None
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _host_untouched() -> Iterator[None]:
+    before = _snapshot()
+    yield
+    assert _snapshot() == before, "a sandboxed run wrote to the real host"
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    argv: list[str]
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Sandbox:
+    base: Path
+    root: Path
+    bundles: Path
+    passphrase_file: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def asrctl(
+        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120
+    ) -> Run:
+        argv = [sys.executable, "-m", "asrctl", "--root", str(self.root), "--bundle-dir", str(self.bundles), *args]
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ASRCTL_", "ASR_SIM_"))}
+        full_env.update({"NO_COLOR": "1", "COLUMNS": "100", "NO_PROXY": "*", "TMPDIR": str(self.base / "tmp")})
+        full_env.update(self.env)
+        full_env.update(env or {})
+        proc = subprocess.run(  # noqa: S603
+            argv,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr, argv)
+
+    def bundle(self, version: str, tag: str = TAG, date: str = "20Sep2025", checksum: bool = True) -> Path:
+        path = build_bundle(version, tag, self.bundles, date=date)
+        if checksum:
+            from asrctl.bundles.verify import write_sums
+
+            write_sums(self.bundles)
+        return path
+
+    @property
+    def vx_version(self) -> Path:
+        return self.root / "usr/local/.vx_version"
+
+    @property
+    def install_dir(self) -> Path:
+        return self.root / "usr/local/ASR"
+
+    def files(self) -> set[str]:
+        return {str(p.relative_to(self.base)) for p in self.base.rglob("*")}
+
+    def stop_agent(self) -> None:
+        """A test may end with the agent installed: stop its daemons the vendor's way (Vx/bin/stop)."""
+        stop = self.install_dir / "Vx/bin/stop"
+        if stop.exists():
+            env = {**os.environ, "ASRCTL_ROOT": str(self.root)}
+            subprocess.run([str(stop)], env=env, capture_output=True, timeout=60, check=False)  # noqa: S603
+
+    def processes(self) -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            try:
+                if any(str(self.base) in (part or "") for part in proc.info["cmdline"] or []):
+                    found.append(proc)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return found
+
+
+def ubuntu_root(root: Path) -> None:
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/lsb-release").write_text(
+        'DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nDISTRIB_CODENAME=jammy\nDISTRIB_DESCRIPTION="Ubuntu 22.04.4 LTS"\n'
+    )
+    (root / "etc/os-release").write_text(
+        'NAME="Ubuntu"\nVERSION_ID="22.04"\nVERSION="22.04.4 LTS (Jammy Jellyfish)"\nID=ubuntu\nID_LIKE=debian\n'
+    )
+    (root / "etc/debian_version").write_text("bookworm/sid\n")
+    (root / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    base = tmp_path / "sb"
+    root, bundles = base / "root", base / "bundles"
+    bundles.mkdir(parents=True)
+    (base / "tmp").mkdir()
+    ubuntu_root(root)
+    pf = base / "cs.passphrase"
+    pf.write_text(PASSPHRASE + "\n")
+    pf.chmod(0o600)
+    box = Sandbox(base, root, bundles, pf)
+    yield box
+    box.stop_agent()
+    left = box.processes()
+    for proc in left:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"processes left behind: {[p.pid for p in left]}"
+
+
+@pytest.fixture
+def cs(sandbox: Sandbox) -> Iterator[csserver.RunningCS]:
+    server = csserver.start(sandbox.base / "cs", sandbox.passphrase_file, max_lifetime=300)
+    yield server
+    server.stop()
+
+
+def wait_for(predicate: Any, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
