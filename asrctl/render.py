@@ -67,8 +67,21 @@ def status(app: App, result: Result) -> None:
             ("Install dir", agent["install_dir"]),
             ("Registered", ("yes, with " + str(agent["cs_endpoint"])) if agent["registered"] else "no"),
             ("Services", services),
+            ("Azure VM agent", _vm_agent(result.data.get("vm_agent"))),
             ("Newer bundle", f"{newer['version']} ({newer['path']})" if newer else "none found"),
             ("Last asrctl run", f"{last['command']}: {last['status']} ({last['started']})" if last else None),
         ],
     )
     _warnings(app, result)
+
+
+def _vm_agent(vm: dict | None) -> str | None:
+    if not vm:
+        return None
+    name = vm.get("package") or vm.get("service") or "Azure VM agent"
+    if vm.get("installed") is None:
+        return f"{name}: cannot tell"
+    if not vm["installed"]:
+        return f"{name} not installed"
+    version = f" {vm['version']}" if vm.get("version") else ""
+    return f"{name}{version}, {'running' if vm.get('running') else 'not running'}"

@@ -85,6 +85,10 @@ def main() -> int:
     fd = os.open(passphrase, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write("demo-Passphrase-0123\n")
+    # The Azure VM agent comes from a package file beside the bundles (air-gapped hosts), installed with the
+    # simulated package manager: in a sandbox asrctl never runs the host's own apt-get.
+    (bundles / "walinuxagent_2.10.0.8-0ubuntu1_all.deb").write_bytes(b"simulated package\n")
+    os.environ["PATH"] = f"{HERE / 'asrsim' / 'pkgtools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     print(f"sandbox: {sandbox}")
     cs = csserver.start(cs_state, passphrase, max_lifetime=600)
     try:
@@ -97,7 +101,16 @@ def main() -> int:
         asrctl(root, bundles, "bundles", "list")
 
         banner(f"Install and register with the configuration server at {cs.endpoint}")
-        asrctl(root, bundles, "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(passphrase))
+        # The configuration server's certificate is self-signed: pin its fingerprint (read on the server).
+        import hashlib
+        import ssl
+
+        der = ssl.PEM_cert_to_DER_cert(cs.cert_file.read_text())
+        fingerprint = hashlib.sha256(der).hexdigest()
+        asrctl(
+            root, bundles, "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(passphrase),
+            "--cs-fingerprint", fingerprint,
+        )  # fmt: skip
         asrctl(root, bundles, "status")
 
         banner(f"A newer bundle arrives: upgrade {OLD} → {NEW}")

@@ -149,7 +149,7 @@ def make_certificates(state_dir: Path, cert_mode: str) -> dict[str, Path]:
     if cert_mode == "expired":
         not_before, not_after = now - dt.timedelta(days=30), now - dt.timedelta(days=1)
     else:
-        not_before, not_after = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
+        not_before, not_after = now - dt.timedelta(days=1), now + dt.timedelta(days=300)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()

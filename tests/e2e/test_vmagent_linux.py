@@ -1,7 +1,7 @@
 """``asrctl vm-agent status|install`` on Linux, end to end in a sandbox root with a simulated package manager.
 
 The CLI runs in-process (``asrctl.cli.run``) with the real runner: the package tools it starts are the stdlib
-fakes in tests/fakes/bin (first on PATH), which record their argv under the root and "install" by writing a
+fakes in scripts/asrsim/pkgtools/bin (first on PATH), which record their argv under the root and "install" by writing a
 marker there. The host's own package manager is never run: in a sandbox asrctl refuses it.
 """
 
@@ -24,7 +24,7 @@ from asrctl.cli import run
 
 REPO = Path(__file__).resolve().parents[2]
 DISTROS = REPO / "tests/fixtures/distros"
-FAKES = REPO / "tests/fakes/bin"
+FAKES = REPO / "scripts/asrsim/pkgtools/bin"
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the Linux VM agent path")
 

@@ -21,7 +21,7 @@ from asrctl.system.runner import RecordingRunner, Scripted
 
 REPO = Path(__file__).resolve().parents[2]
 DISTROS = REPO / "tests/fixtures/distros"
-FAKES = REPO / "tests/fakes/bin"
+FAKES = REPO / "scripts/asrsim/pkgtools/bin"
 MSI = "WindowsAzureVmAgent.2.7.41491.1010_2107131233.fre.msi"
 
 
