@@ -48,8 +48,7 @@ def lay_out_ubuntu(root: Path) -> None:
     etc = root / "etc"
     etc.mkdir(parents=True)
     (etc / "lsb-release").write_text(
-        "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nDISTRIB_CODENAME=jammy\n"
-        'DISTRIB_DESCRIPTION="Ubuntu 22.04.4 LTS"\n'
+        'DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nDISTRIB_CODENAME=jammy\nDISTRIB_DESCRIPTION="Ubuntu 22.04.4 LTS"\n'
     )
     (etc / "os-release").write_text(
         'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\n'

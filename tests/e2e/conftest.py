@@ -88,7 +88,7 @@ class Sandbox:
         full_env.update({"NO_COLOR": "1", "COLUMNS": "100", "NO_PROXY": "*", "TMPDIR": str(self.base / "tmp")})
         full_env.update(self.env)
         full_env.update(env or {})
-        proc = subprocess.run(  # noqa: S603
+        proc = subprocess.run(
             argv,
             input=stdin,
             capture_output=True,
@@ -123,7 +123,7 @@ class Sandbox:
         stop = self.install_dir / "Vx/bin/stop"
         if stop.exists():
             env = {**os.environ, "ASRCTL_ROOT": str(self.root)}
-            subprocess.run([str(stop)], env=env, capture_output=True, timeout=60, check=False)  # noqa: S603
+            subprocess.run([str(stop)], env=env, capture_output=True, timeout=60, check=False)
 
     def processes(self) -> list[psutil.Process]:
         found = []

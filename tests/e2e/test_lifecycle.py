@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from e2e.conftest import NEW, OLD, PASSPHRASE, TAG, Sandbox, wait_for
+from e2e.conftest import NEW, OLD, PASSPHRASE, Sandbox, wait_for
 
 
 def _install(sb: Sandbox, cs, *extra: str, env: dict[str, str] | None = None):
@@ -205,7 +204,7 @@ def test_lock_held_is_exit_6_and_names_the_holder(sandbox: Sandbox, cs) -> None:
     sandbox.bundle(OLD)
     state = sandbox.root / "var/lib/asrctl"
     state.mkdir(parents=True)
-    holder = subprocess.Popen(  # noqa: S603
+    holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -309,7 +308,7 @@ def test_ctrl_c_mid_install_leaves_nothing_and_a_rerun_is_clean(sandbox: Sandbox
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASRCTL_")}
     env.update({"ASR_SIM_HANG": "install", "NO_COLOR": "1", "NO_PROXY": "*"})
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(lambda: (sandbox.install_dir).exists()), "installer never started"
         proc.send_signal(signal.SIGINT)
@@ -332,14 +331,14 @@ def test_ctrl_c_mid_install_leaves_nothing_and_a_rerun_is_clean(sandbox: Sandbox
 def test_disk_too_small(sandbox: Sandbox, cs, tmp_path: Path) -> None:
     small = tmp_path / "small"
     small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(small)], capture_output=True).returncode:  # noqa: S603,S607
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(small)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
         from e2e.conftest import ubuntu_root
 
         ubuntu_root(small / "root")
         sandbox.bundle(OLD)
-        r = subprocess.run(  # noqa: S603
+        r = subprocess.run(
             [sys.executable, "-m", "asrctl", "--root", str(small / "root"), "--bundle-dir", str(sandbox.bundles),
              "--json", "install", "--no-register"],
             capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
@@ -350,7 +349,7 @@ def test_disk_too_small(sandbox: Sandbox, cs, tmp_path: Path) -> None:
         assert "2.00 GB" in doc["error"]["message"]
         assert not (small / "root/usr/local/ASR").exists()
     finally:
-        subprocess.run(["umount", str(small)], check=False)  # noqa: S603,S607
+        subprocess.run(["umount", str(small)], check=False)
 
 
 def test_passphrase_appears_nowhere(sandbox: Sandbox, cs) -> None:

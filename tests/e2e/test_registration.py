@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from e2e.conftest import OLD, Sandbox
 from asrsim import csserver
+from e2e.conftest import OLD, Sandbox
 
 
 def _register(sb: Sandbox, endpoint: str, *extra: str):

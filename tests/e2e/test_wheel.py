@@ -16,7 +16,7 @@ FIXTURE = REPO / "tests/fixtures/distros/rhel-8.10"
 @pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_and_detects(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    build = subprocess.run(  # noqa: S603
+    build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(REPO)],
         capture_output=True,
         text=True,
@@ -31,14 +31,14 @@ def test_wheel_installs_into_a_fresh_venv_and_detects(tmp_path: Path) -> None:
         names
     )
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
-    pip = subprocess.run(  # noqa: S603
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run(
         [str(venv / "bin/python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
         capture_output=True,
         text=True,
     )
     assert pip.returncode == 0, pip.stderr
-    run = subprocess.run(  # noqa: S603
+    run = subprocess.run(
         [str(venv / "bin/asrctl"), "--root", str(FIXTURE), "--json", "detect"],
         capture_output=True,
         text=True,
