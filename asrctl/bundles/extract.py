@@ -319,8 +319,8 @@ class _Extraction:
                     w.cancel()
             raise
         finally:
-            for w in (tree, *files):
-                w.close_fds()
+            for open_writer in (tree, *files):
+                open_writer.close_fds()
         LOG.debug("inflated with %s, wrote with %d threads", self.backend, len(writers))
         return parser.members, parser.total, sha.hexdigest()
 
