@@ -93,3 +93,44 @@ class AgentBackend(Protocol):
     def leftovers(self, agent: InstalledAgent) -> list[str]: ...
 
     def pending_reboot(self) -> str | None: ...
+
+
+def run_vendor(
+    runner: Any, argv: list[str], *, tool: str, timeout: float, cwd: Path | None = None, log: object = None
+) -> Any:
+    """Run a vendor tool; a timeout (the runner already stopped the whole process tree) is ``ASRCTL-E063``."""
+    from asrctl.errors import AsrctlError
+    from asrctl.system.runner import TimedOut
+
+    try:
+        return runner.run(argv, cwd=cwd, timeout=timeout)
+    except TimedOut as exc:
+        see = f"; see {log}" if log else ""
+        raise AsrctlError(
+            "ASRCTL-E063", f"{tool} did not finish within {exc.timeout:.0f} s and was stopped{see}"
+        ) from None
+
+
+def vendor_result(
+    done: Any, outcome: VendorOutcome, *, tool: str, default_code: str, out: Any, log: object = None, detail: str = ""
+) -> dict[str, Any]:
+    """A vendor tool's outcome as a step result; a failure raises its catalogued error with the vendor's exit code,
+    the log to read and ``detail`` (a log tail, the tool's own words)."""
+    from asrctl.errors import AsrctlError
+
+    if not outcome.ok:
+        see = f"; log {log}" if log else ""
+        raise AsrctlError(
+            outcome.error_code or default_code,
+            f"{tool} exited {done.returncode} ({outcome.message}){see}{detail}",
+            vendor_exit_code=done.returncode,
+            log=str(log) if log else None,
+            transient=outcome.transient,
+        )
+    if outcome.warning:
+        out.warn(outcome.warning)
+    return {
+        "vendor_exit_code": done.returncode,
+        "warning": outcome.warning,
+        "reboot_required": outcome.reboot_required,
+    }

@@ -17,13 +17,21 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from asrctl.agent.base import InstalledAgent, InstallOptions, Registration, Service, VendorOutcome
+from asrctl.agent.base import (
+    InstalledAgent,
+    InstallOptions,
+    Registration,
+    Service,
+    VendorOutcome,
+    run_vendor,
+    vendor_result,
+)
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
 from asrctl.output import Output
 from asrctl.plan import Step
 from asrctl.system.paths import Paths
-from asrctl.system.runner import Completed, Runner, TimedOut
+from asrctl.system.runner import Completed, Runner
 
 LOG = logging.getLogger("asrctl")
 
@@ -83,6 +91,19 @@ def installer_outcome(rc: int) -> VendorOutcome:
         97: "failed with errors",
     }
     return VendorOutcome(ok=False, error_code="ASRCTL-E060", message=known.get(rc, "installation failed"))
+
+
+def uninstaller_outcome(rc: int) -> VendorOutcome:
+    """``uninstall.sh``: 0 ok; 1 nothing installed, its lock held, answered N or bad arguments; 2 the services
+    could not be stopped (retry later, or Microsoft's workaround)."""
+    if rc == 0:
+        return VendorOutcome(ok=True)
+    if rc == 2:
+        return VendorOutcome(False, error_code="ASRCTL-E062", message="the agent services could not be stopped")
+    if rc == 1:
+        why = "nothing installed, its lock (.uninstall.lck) is held, or bad arguments"
+        return VendorOutcome(False, error_code="ASRCTL-E061", message=why)
+    return VendorOutcome(False, error_code="ASRCTL-E061", message="failed")
 
 
 def configurator_outcome(done: Completed) -> VendorOutcome:
@@ -261,24 +282,17 @@ class LinuxBackend:
 
         def run() -> dict[str, Any]:
             log = self.paths.host(INSTALL_LOG)
-            try:
-                done = self.runner.run(argv, cwd=staged, timeout=options.timeout)
-            except TimedOut as exc:
-                raise AsrctlError(
-                    "ASRCTL-E063", f"the installer did not finish within {exc.timeout:.0f} s and was stopped; see {log}"
-                ) from None
-            outcome = installer_outcome(done.returncode)
-            if not outcome.ok:
-                raise AsrctlError(
-                    outcome.error_code or "ASRCTL-E060",
-                    f"the Mobility Service installer exited {done.returncode} ({outcome.message}); "
-                    f"log {log}:\n{tail(log) or done.output[-2000:]}",
-                    vendor_exit_code=done.returncode,
-                    log=str(log),
-                )
-            if outcome.warning:
-                self.out.warn(outcome.warning)
-            return {"vendor_exit_code": done.returncode, "warning": outcome.warning}
+            tool = "the Mobility Service installer"
+            done = run_vendor(self.runner, argv, tool=tool, timeout=options.timeout, cwd=staged, log=log)
+            return vendor_result(
+                done,
+                installer_outcome(done.returncode),
+                tool=tool,
+                default_code="ASRCTL-E060",
+                out=self.out,
+                log=log,
+                detail=":\n" + (tail(log) or done.output[-2000:]),
+            )
 
         def undo() -> None:
             """Leave the machine as it was before a fresh install: Microsoft's uninstaller if the installer got as
@@ -321,27 +335,17 @@ class LinuxBackend:
         root_dir = self.paths.host(install_dir)
         argv = self.register_argv(root_dir, reg)
 
-        def attempt() -> Completed:
-            try:
-                return self.runner.run(argv, timeout=600)
-            except TimedOut as exc:
-                raise AsrctlError(
-                    "ASRCTL-E063", f"the configurator did not finish within {exc.timeout:.0f} s"
-                ) from None
-
         def run() -> dict[str, Any]:
+            log = self.paths.host(INSTALL_LOG)
+            tool = "UnifiedAgentConfigurator.sh"
+
             def once() -> dict[str, Any]:
-                done = attempt()
+                done = run_vendor(self.runner, argv, tool=tool, timeout=600, log=log)
+                said = done.output.strip()[-1500:] or "no output"
                 outcome = configurator_outcome(done)
-                if not outcome.ok:
-                    raise AsrctlError(
-                        outcome.error_code or "ASRCTL-E080",
-                        f"{outcome.message}: {done.output.strip()[-1500:] or 'no output'}",
-                        vendor_exit_code=done.returncode,
-                        log=str(self.paths.host(INSTALL_LOG)),
-                        transient=outcome.transient,
-                    )
-                return {"vendor_exit_code": done.returncode}
+                return vendor_result(
+                    done, outcome, tool=tool, default_code="ASRCTL-E080", out=self.out, log=log, detail=f": {said}"
+                )
 
             return retry(once) if retry else once()
 
@@ -353,29 +357,16 @@ class LinuxBackend:
 
         def run() -> dict[str, Any]:
             log = self.paths.host(UNINSTALL_LOG)
-            try:
-                done = self.runner.run(argv, cwd=agent.install_dir, timeout=1800)
-            except TimedOut as exc:
-                raise AsrctlError(
-                    "ASRCTL-E063", f"uninstall.sh did not finish within {exc.timeout:.0f} s and was stopped; see {log}"
-                ) from None
-            if done.returncode == 0:
-                return {"vendor_exit_code": 0}
-            if done.returncode == 2:
-                raise AsrctlError(
-                    "ASRCTL-E062",
-                    f"uninstall.sh exited 2: the agent services could not be stopped; log {log}:\n{tail(log)}",
-                    vendor_exit_code=2,
-                )
-            why = (
-                "nothing installed, its lock (.uninstall.lck) is held, or bad arguments"
-                if done.returncode == 1
-                else "failed"
-            )
-            raise AsrctlError(
-                "ASRCTL-E061",
-                f"uninstall.sh exited {done.returncode} ({why}); log {log}:\n{tail(log) or done.output[-1500:]}",
-                vendor_exit_code=done.returncode,
+            tool = "uninstall.sh"
+            done = run_vendor(self.runner, argv, tool=tool, timeout=1800, cwd=agent.install_dir, log=log)
+            return vendor_result(
+                done,
+                uninstaller_outcome(done.returncode),
+                tool=tool,
+                default_code="ASRCTL-E061",
+                out=self.out,
+                log=log,
+                detail=":\n" + (tail(log) or done.output[-1500:]),
             )
 
         return [Step("uninstall", "Remove the Mobility Service with Microsoft's uninstall.sh -Y", run, argv=argv)]

@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.agent.base import InstalledAgent, InstallOptions, Registration, Service, VendorOutcome
+from asrctl.agent.base import (
+    InstalledAgent,
+    InstallOptions,
+    Registration,
+    Service,
+    VendorOutcome,
+    run_vendor,
+    vendor_result,
+)
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
 from asrctl.output import Output
@@ -706,12 +714,7 @@ class WindowsBackend:
 
         def unpack() -> dict[str, Any]:
             self.files.makedirs(staged)
-            try:
-                done = self.runner.run(argv, timeout=1800)
-            except TimedOut as exc:
-                raise AsrctlError(
-                    "ASRCTL-E063", f"unpacking {bundle.path.name} took over {exc.timeout:.0f} s"
-                ) from None
+            done = run_vendor(self.runner, argv, tool=f"unpacking {bundle.path.name}", timeout=1800)
             installer = self.installer_path(staged)
             if done.returncode != 0 or not self.files.exists(installer):
                 raise AsrctlError(
@@ -746,28 +749,13 @@ class WindowsBackend:
             argv[0] = installer
             # Checked again right before it runs: nothing unsigned from the staging dir is ever started.
             signature = self.require_microsoft_signature(installer)
-            try:
-                done = self.runner.run(argv, cwd=Path(os.fspath(staged)), timeout=options.timeout)
-            except TimedOut as exc:
-                raise AsrctlError(
-                    "ASRCTL-E063", f"the installer did not finish within {exc.timeout:.0f} s and was stopped; see {log}"
-                ) from None
+            tool = "the Mobility Service installer"
+            done = run_vendor(
+                self.runner, argv, tool=tool, timeout=options.timeout, cwd=Path(os.fspath(staged)), log=log
+            )
             outcome = installer_outcome(done.returncode, log)
-            if not outcome.ok:
-                raise AsrctlError(
-                    outcome.error_code or "ASRCTL-E060",
-                    f"the Mobility Service installer exited {done.returncode} ({outcome.message}); see {log}",
-                    vendor_exit_code=done.returncode,
-                    log=log,
-                )
-            if outcome.warning:
-                self.out.warn(outcome.warning)
-            return {
-                "vendor_exit_code": done.returncode,
-                "warning": outcome.warning,
-                "reboot_required": outcome.reboot_required,
-                "signature": signature,
-            }
+            result = vendor_result(done, outcome, tool=tool, default_code="ASRCTL-E060", out=self.out, log=log)
+            return {**result, "signature": signature}
 
         def undo() -> None:
             """A fresh install that failed half-way: remove what Windows Installer registered, if anything."""
@@ -813,22 +801,13 @@ class WindowsBackend:
         log = self.log_file(CONFIGURATOR_LOG)
 
         def once() -> dict[str, Any]:
-            try:
-                done = self.runner.run(argv, timeout=600)
-            except TimedOut as exc:
-                raise AsrctlError(
-                    "ASRCTL-E063", f"the configurator did not finish within {exc.timeout:.0f} s; see {log}"
-                ) from None
+            tool = "UnifiedAgentConfigurator.exe"
+            done = run_vendor(self.runner, argv, tool=tool, timeout=600, log=log)
+            said = done.output.strip()[-1500:] or "no output"
             outcome = configurator_outcome(done)
-            if not outcome.ok:
-                raise AsrctlError(
-                    outcome.error_code or "ASRCTL-E080",
-                    f"{outcome.message} (exit {done.returncode}): {done.output.strip()[-1500:] or 'no output'}; "
-                    f"see {log}",
-                    vendor_exit_code=done.returncode,
-                    log=log,
-                )
-            return {"vendor_exit_code": done.returncode, "warning": outcome.warning}
+            return vendor_result(
+                done, outcome, tool=tool, default_code="ASRCTL-E080", out=self.out, log=log, detail=f": {said}"
+            )
 
         def run() -> dict[str, Any]:
             return retry(once) if retry else once()
@@ -842,27 +821,9 @@ class WindowsBackend:
         log = argv[-1]
 
         def run() -> dict[str, Any]:
-            try:
-                done = self.runner.run(argv, timeout=1800)
-            except TimedOut as exc:
-                raise AsrctlError(
-                    "ASRCTL-E063", f"MsiExec did not finish within {exc.timeout:.0f} s and was stopped; see {log}"
-                ) from None
+            done = run_vendor(self.runner, argv, tool="MsiExec /x", timeout=1800, log=log)
             outcome = msiexec_outcome(done.returncode, "ASRCTL-E061")
-            if not outcome.ok:
-                raise AsrctlError(
-                    outcome.error_code or "ASRCTL-E061",
-                    f"MsiExec /x exited {done.returncode} ({outcome.message}); see {log}",
-                    vendor_exit_code=done.returncode,
-                    log=log,
-                )
-            if outcome.warning:
-                self.out.warn(outcome.warning)
-            return {
-                "vendor_exit_code": done.returncode,
-                "warning": outcome.warning,
-                "reboot_required": outcome.reboot_required,
-            }
+            return vendor_result(done, outcome, tool="MsiExec /x", default_code="ASRCTL-E061", out=self.out, log=log)
 
         return [Step("uninstall", "Remove the Mobility Service with Windows Installer (MsiExec /x)", run, argv=argv)]
 

@@ -605,7 +605,7 @@ def test_registration_success_goes_through_the_retry_wrapper() -> None:
         return fn()
 
     step = w.backend.register_step(Registration("CSPrime", config_file=Path("C:\\c.json")), DEFAULT_DIR, retry)
-    assert step.run() == {"vendor_exit_code": 0, "warning": None}
+    assert step.run() == {"vendor_exit_code": 0, "warning": None, "reboot_required": False}
     assert seen and step.argv == w.runner.calls[-1]
 
 
