@@ -120,10 +120,26 @@ def _finish(app: App | None, exit_code: int, reboot: bool, spec: object = None) 
     return exit_code
 
 
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (a timeout in Ansible, SCCM or systemd) gets the same clean stop as Ctrl-C: the vendor tool's
+    process tree is stopped, a half-done install is rolled back, the journal says so."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     global _current, _requested_exit_codes
     _current = None
     args = list(sys.argv[1:] if argv is None else argv)
+    _terminate_like_ctrl_c()
     _requested_exit_codes = _exit_codes_from(args)
     fallback = Output(json_mode=_wants_json(args))
     try:

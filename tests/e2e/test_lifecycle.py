@@ -300,7 +300,8 @@ def test_uninstall_services_will_not_stop(sandbox: Sandbox, cs) -> None:
     assert sandbox.asrctl("uninstall", "-Y").returncode == 0
 
 
-def test_ctrl_c_mid_install_leaves_nothing_and_a_rerun_is_clean(sandbox: Sandbox, cs) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_mid_install_leaves_nothing_and_a_rerun_is_clean(sandbox: Sandbox, cs, sig: int) -> None:
     sandbox.bundle(OLD)
     argv = [
         sys.executable, "-m", "asrctl", "--root", str(sandbox.root), "--bundle-dir", str(sandbox.bundles), "--json",
@@ -311,7 +312,7 @@ def test_ctrl_c_mid_install_leaves_nothing_and_a_rerun_is_clean(sandbox: Sandbox
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(lambda: (sandbox.install_dir).exists()), "installer never started"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
