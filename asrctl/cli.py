@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -17,13 +16,41 @@ from asrctl.app import App
 from asrctl.commands.common import Reported
 from asrctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, AsrctlError, Spec, msi_exit
 from asrctl.output import Output, Result
-from asrctl.system import log as _log  # noqa: F401  (installs the NullHandler before anything logs)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _current: App | None = None
 
 
-@click.group(context_settings=CONTEXT)
+# Verbs live in asrctl/commands/, one module per verb group, imported only when that verb runs (or for --help):
+# `asrctl --version` and a verb pay for nothing else.
+COMMANDS = {
+    "detect": "asrctl.commands.detect:detect",
+    "bundles": "asrctl.commands.bundles:bundles",
+    "install": "asrctl.commands.lifecycle:install",
+    "upgrade": "asrctl.commands.lifecycle:upgrade",
+    "register": "asrctl.commands.lifecycle:register_cmd",
+    "uninstall": "asrctl.commands.lifecycle:uninstall",
+    "status": "asrctl.commands.lifecycle:status",
+    "doctor": "asrctl.commands.support:doctor",
+    "vm-agent": "asrctl.commands.vmagent:vm_agent",
+    "logs": "asrctl.commands.support:logs",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, _, attr = COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.option(
     "--root",
     envvar="ASRCTL_ROOT",
@@ -76,17 +103,6 @@ def cli(
     _current = app
 
 
-# --- verbs live in asrctl/commands/; each module registers its commands on the group ---------------------
-
-
-def _register() -> None:
-    from asrctl.commands import COMMAND_MODULES
-
-    for module in COMMAND_MODULES:
-        module.register(cli)
-
-
-_register()
 
 
 # --- the one place where outcomes become exit codes ---------------------------------------------------------
@@ -162,7 +178,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except AsrctlError as err:
         return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
     except Exception as exc:  # a bug: say so, say where the log is
-        logging.getLogger("asrctl").exception("internal error")
+        from asrctl.system.log import LOGGER
+
+        LOGGER.exception("internal error")
         where = str(_current.log_file) if _current and _current.log_file else "stderr (run with -v)"
         err = AsrctlError("ASRCTL-E001", f"internal error: {type(exc).__name__}: {exc} (details: {where})")
         if _current and _current.out.verbosity > 0:
@@ -184,7 +202,9 @@ def _fail(err: AsrctlError, result: Result, fallback: Output, code: int) -> int:
 
     out = _current.out if _current else fallback
     err.message = redact(err.message)
-    logging.getLogger("asrctl").error("%s: %s", err.code, err.message)
+    from asrctl.system.log import LOGGER
+
+    LOGGER.error("%s: %s", err.code, err.message)
     out.error(err.code, err.message, err.remedy)
     result.ok = False
     result.error = err.as_json()

@@ -7,7 +7,6 @@ step lines.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -181,6 +180,8 @@ class Output:
         if not self.json_mode or self._emitted:
             return
         self._emitted = True
+        import json
+
         sys.stdout.write(json.dumps(result.envelope(), indent=2, sort_keys=False, default=str) + "\n")
         sys.stdout.flush()
 

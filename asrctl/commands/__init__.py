@@ -1,5 +1,1 @@
-"""One module per verb (or verb group). Each has ``register(group)``."""
-
-from asrctl.commands import bundles, detect, lifecycle, support, vmagent
-
-COMMAND_MODULES = (detect, bundles, lifecycle, vmagent, support)
+"""One module per verb (or verb group); ``asrctl.cli.COMMANDS`` names where each command lives."""

@@ -349,7 +349,3 @@ def bundles_fetch(
         how = f"SHA-256 matches {got.source}" if got.verified else "NOT verified"
         app.out.success(f"fetched {got.path} ({_mb(got.path.stat().st_size)}); {how}")
     return result
-
-
-def register(group: click.Group) -> None:
-    group.add_command(bundles)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from asrctl import __version__
@@ -23,7 +21,9 @@ def begin(ctx: click.Context, changes_machine: bool = False) -> App:
     app = get_app(ctx)
     app.command = " ".join(ctx.command_path.split()[1:]) or "asrctl"
     app.start_log(changes_machine)
-    logging.getLogger("asrctl").info("asrctl %s: %s (root %s)", __version__, app.command, app.paths.root)
+    from asrctl.system.log import LOGGER
+
+    LOGGER.info("asrctl %s: %s (root %s)", __version__, app.command, app.paths.root)
     return app
 
 

@@ -44,7 +44,3 @@ def platform_json(app: App) -> dict[str, object]:
         "is_admin": facts.is_admin,
         "warnings": list(plat.warnings),
     }
-
-
-def register(group: click.Group) -> None:
-    group.add_command(detect)

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from asrctl.agent.base import InstallOptions
 from asrctl.commands.common import begin
 from asrctl.commands.options import digest_options
 from asrctl.errors import AsrctlError
@@ -107,7 +106,7 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
         yes=yes,
         bundle=_bundle(kw),
         registration=_registration(kw),
-        options=InstallOptions(
+        options=lifecycle.InstallOptions(
             role=kw["role"],
             vm_platform=kw["vm_platform"],
             install_dir=kw["install_dir"],
@@ -134,7 +133,7 @@ def upgrade(ctx: click.Context, dry_run: bool, yes: bool, allow_downgrade: bool,
         yes=yes,
         bundle=_bundle(kw),
         allow_downgrade=allow_downgrade,
-        options=InstallOptions(timeout=kw["timeout"]),
+        options=lifecycle.InstallOptions(timeout=kw["timeout"]),
     )
     return lifecycle.upgrade(app, req, os.environ)
 
@@ -181,8 +180,3 @@ def status(ctx: click.Context) -> Result:
     result = lifecycle.status(app)
     render.status(app, result)
     return result
-
-
-def register(group: click.Group) -> None:
-    for command in (install, upgrade, register_cmd, uninstall, status):
-        group.add_command(command)

@@ -40,8 +40,3 @@ def logs_collect(ctx: click.Context, output: str | None) -> Result:
 
     app = begin(ctx, changes_machine=True)
     return support.collect(app, output)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(doctor)
-    group.add_command(logs)

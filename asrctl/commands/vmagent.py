@@ -61,7 +61,3 @@ def _render(app: App, st: VmAgentStatus) -> None:
     )
     for note in st.notes:
         app.out.warn(note)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(vm_agent)
