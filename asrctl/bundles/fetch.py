@@ -81,32 +81,6 @@ class _Retry(Exception):
     """A transient failure: try again (resuming) after a pause."""
 
 
-def fetch(
-    url: str,
-    to_dir: Path,
-    *,
-    sha256: str | None,
-    ca_bundle: str | None,
-    out: Output | None,
-    retries: int = 5,
-    timeout: float = 30.0,
-    require_digest: bool = False,
-    backoff: float = 1.0,
-) -> Path:
-    """Download ``url`` into ``to_dir`` (see the module docstring); returns the bundle's path."""
-    return fetch_bundle(
-        url,
-        to_dir,
-        sha256=sha256,
-        ca_bundle=ca_bundle,
-        out=out,
-        retries=retries,
-        timeout=timeout,
-        require_digest=require_digest,
-        backoff=backoff,
-    ).path
-
-
 def fetch_bundle(
     url: str,
     to_dir: Path,
@@ -119,7 +93,7 @@ def fetch_bundle(
     require_digest: bool = False,
     backoff: float = 1.0,
 ) -> Fetched:
-    """:func:`fetch`, returning what happened."""
+    """Download ``url`` into ``to_dir`` (see the module docstring) and say what happened."""
     filename = bundle_filename(url)
     expected = normalize_hex(sha256) if sha256 else None
     scheme = urlsplit(url).scheme.lower()

@@ -24,7 +24,7 @@ import trustme
 from helpers_archives import NAME, M, gz, tar_bytes
 from helpers_tls import ClosedPort, ConnectProxy
 
-from asrctl.bundles.fetch import SOURCE_MIRROR, fetch, fetch_bundle
+from asrctl.bundles.fetch import SOURCE_MIRROR, fetch_bundle
 from asrctl.bundles.verify import read_sums
 from asrctl.errors import AsrctlError
 
@@ -164,7 +164,7 @@ def leftovers(d: Path) -> list[str]:
 
 def test_fetch_verifies_and_records_the_digest(mirror: Mirror, ca_file: str, tmp_path: Path) -> None:
     to = tmp_path / "bundles"
-    path = fetch(mirror.url(), to, sha256=DIGEST, ca_bundle=ca_file, out=None)
+    path = fetch_bundle(mirror.url(), to, sha256=DIGEST, ca_bundle=ca_file, out=None).path
     assert path == to / NAME and path.read_bytes() == PAYLOAD
     assert oct(path.stat().st_mode & 0o777) == "0o644"
     assert read_sums(to / "SHA256SUMS") == {NAME: DIGEST}
