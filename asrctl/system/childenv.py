@@ -4,7 +4,8 @@ When asrctl runs as the one-file binary (docs/BINARY.md), three stages change th
 starts:
 
 - the launcher sets ``TMPDIR`` to its private runtime directory (the operator's value, if any, is kept in
-  ``ASRCTL_TMPDIR_ORIG``) and adds ``ASRCTL_RUNTIME_DIR`` and ``ASRCTL_EXE``;
+  ``ASRCTL_TMPDIR_ORIG``), moves ``LD_LIBRARY_PATH``, ``LD_PRELOAD`` and ``LD_AUDIT`` out of the bundle's way (to
+  ``ASRCTL_<NAME>_ORIG``) and adds ``ASRCTL_RUNTIME_DIR`` and ``ASRCTL_EXE``;
 - staticx adds ``STATICX_BUNDLE_DIR`` and ``STATICX_PROG_PATH``;
 - PyInstaller puts its unpacked bundle first in ``LD_LIBRARY_PATH`` (the operator's value, if any, is kept in
   ``LD_LIBRARY_PATH_ORIG``) and adds ``_PYI_*`` bookkeeping.
@@ -23,8 +24,12 @@ from pathlib import Path
 
 #: Never passed to a child, frozen or not.
 SECRET_VARS = frozenset({"ASRCTL_PASSPHRASE"})
+#: The dynamic loader's variables, which the launcher keeps away from the bundle and children get back.
+LOADER_VARS = ("LD_LIBRARY_PATH", "LD_PRELOAD", "LD_AUDIT")
 #: Set by the launcher in front of the one-file binary (scripts/build_binary.py).
-LAUNCHER_VARS = frozenset({"ASRCTL_TMPDIR_ORIG", "ASRCTL_RUNTIME_DIR", "ASRCTL_EXE"})
+LAUNCHER_VARS = frozenset(
+    {"ASRCTL_TMPDIR_ORIG", "ASRCTL_RUNTIME_DIR", "ASRCTL_EXE", *(f"ASRCTL_{v}_ORIG" for v in LOADER_VARS)}
+)
 #: Bookkeeping of the self-extracting stages: PyInstaller's bootloader and staticx.
 INTERNAL_PREFIXES = ("_PYI_", "_MEIPASS", "STATICX_")
 LIBRARY_PATH = "LD_LIBRARY_PATH"
@@ -62,8 +67,10 @@ def host_environ(
 
     - never contains ``ASRCTL_PASSPHRASE``;
     - has no launcher, staticx or PyInstaller variables;
-    - has ``LD_LIBRARY_PATH`` as the operator had it: restored from ``LD_LIBRARY_PATH_ORIG``, or, when frozen and
-      there is no saved value, removed (the bootloader set it to the bundle alone);
+    - has ``LD_LIBRARY_PATH``, ``LD_PRELOAD`` and ``LD_AUDIT`` as the operator had them: from the launcher's
+      saved values; without the launcher (a plain PyInstaller build), ``LD_LIBRARY_PATH`` from
+      ``LD_LIBRARY_PATH_ORIG``, or, when frozen and there is no saved value, removed (the bootloader set it to the
+      bundle alone);
     - has ``TMPDIR`` as the operator had it, when the launcher replaced it;
     - has no entry inside the bundle's directories in any path list (``PATH``, ``PYTHONPATH``, …): such entries
       are dropped, and a variable left empty is removed.
@@ -74,19 +81,25 @@ def host_environ(
         frozen = is_frozen()
     dirs = _normalised(bundle_dirs(source) if bundle is None else bundle)
 
-    if frozen:
+    runtime_dir = source.get("ASRCTL_RUNTIME_DIR")
+    if runtime_dir is not None:  # started through the launcher
+        env.pop(LIBRARY_PATH_ORIG, None)
+        for var in LOADER_VARS:
+            saved = source.get(f"ASRCTL_{var}_ORIG")
+            if saved is not None:
+                env[var] = saved
+            else:
+                env.pop(var, None)
+        if "ASRCTL_TMPDIR_ORIG" in source:
+            env["TMPDIR"] = source["ASRCTL_TMPDIR_ORIG"]
+        elif env.get("TMPDIR") == runtime_dir:
+            del env["TMPDIR"]
+    elif frozen:  # a plain PyInstaller build
         saved = env.pop(LIBRARY_PATH_ORIG, None)
         if saved is not None:
             env[LIBRARY_PATH] = saved
         else:
             env.pop(LIBRARY_PATH, None)
-
-    runtime_dir = source.get("ASRCTL_RUNTIME_DIR")
-    if runtime_dir is not None:
-        if "ASRCTL_TMPDIR_ORIG" in source:
-            env["TMPDIR"] = source["ASRCTL_TMPDIR_ORIG"]
-        elif env.get("TMPDIR") == runtime_dir:
-            del env["TMPDIR"]
 
     for key in list(env):
         if key in SECRET_VARS or key in LAUNCHER_VARS or key.startswith(INTERNAL_PREFIXES):

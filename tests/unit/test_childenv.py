@@ -52,21 +52,42 @@ def test_frozen_without_operator_values_gives_a_plain_host_environment() -> None
     }
 
 
-def test_library_path_is_restored_exactly_from_the_saved_value() -> None:
-    env = frozen_env(LD_LIBRARY_PATH=f"{MEI}:/opt/vendor/lib", LD_LIBRARY_PATH_ORIG="/opt/vendor/lib")
+def test_loader_variables_come_back_from_the_launchers_saved_values() -> None:
+    env = frozen_env(
+        ASRCTL_LD_LIBRARY_PATH_ORIG="/opt/vendor/lib",
+        ASRCTL_LD_PRELOAD_ORIG="/usr/lib/libagent.so",
+        ASRCTL_LD_AUDIT_ORIG="",
+        LD_PRELOAD=f"{MEI}/x.so",
+    )
     out = frozen_call(env)
     assert out["LD_LIBRARY_PATH"] == "/opt/vendor/lib"
-    assert "LD_LIBRARY_PATH_ORIG" not in out
+    assert out["LD_PRELOAD"] == "/usr/lib/libagent.so"
+    assert out["LD_AUDIT"] == ""
+    assert not [k for k in out if k.endswith("_ORIG")]
 
 
-def test_an_empty_saved_library_path_stays_empty() -> None:
-    out = frozen_call(frozen_env(LD_LIBRARY_PATH=f"{MEI}:", LD_LIBRARY_PATH_ORIG=""))
-    assert out["LD_LIBRARY_PATH"] == ""
+def test_without_saved_values_the_loader_variables_are_removed() -> None:
+    out = frozen_call(frozen_env(LD_PRELOAD=f"{MEI}/x.so", LD_LIBRARY_PATH_ORIG="/stale"))
+    assert not {"LD_LIBRARY_PATH", "LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH_ORIG"} & set(out)
 
 
-def test_frozen_without_a_saved_value_removes_the_library_path() -> None:
+PLAIN_PYINSTALLER = {"PATH": "/usr/bin", "LD_LIBRARY_PATH": MEI, "_PYI_APPLICATION_HOME_DIR": MEI}
+
+
+def test_plain_pyinstaller_library_path_is_restored_exactly_from_its_saved_value() -> None:
+    env = {**PLAIN_PYINSTALLER, "LD_LIBRARY_PATH": f"{MEI}:/opt/vendor/lib", "LD_LIBRARY_PATH_ORIG": "/opt/vendor/lib"}
+    out = host_environ(env, frozen=True, bundle=[MEI])
+    assert out == {"PATH": "/usr/bin", "LD_LIBRARY_PATH": "/opt/vendor/lib"}
+
+
+def test_plain_pyinstaller_an_empty_saved_library_path_stays_empty() -> None:
+    env = {**PLAIN_PYINSTALLER, "LD_LIBRARY_PATH": f"{MEI}:", "LD_LIBRARY_PATH_ORIG": ""}
+    assert host_environ(env, frozen=True, bundle=[MEI])["LD_LIBRARY_PATH"] == ""
+
+
+def test_plain_pyinstaller_without_a_saved_value_removes_the_library_path() -> None:
     # Even when the bundle directory is not known (bundle=[]): the bootloader set it to the bundle alone.
-    out = host_environ(frozen_env(), frozen=True, bundle=[])
+    out = host_environ(PLAIN_PYINSTALLER, frozen=True, bundle=[])
     assert "LD_LIBRARY_PATH" not in out
 
 
@@ -76,12 +97,14 @@ def test_tmpdir_is_given_back_as_the_operator_had_it() -> None:
 
 
 def test_no_internal_variable_reaches_a_child() -> None:
-    out = frozen_call(frozen_env(ASRCTL_TMPDIR_ORIG="/x", _PYI_SPLASH_IPC="3", STATICX_KEEP_TEMPS="1"))
+    out = frozen_call(
+        frozen_env(ASRCTL_TMPDIR_ORIG="/x", ASRCTL_LD_PRELOAD_ORIG="", _PYI_SPLASH_IPC="3", STATICX_KEEP_TEMPS="1")
+    )
     leaked = [k for k in out if k.startswith(("_PYI_", "_MEIPASS", "STATICX_")) or k.startswith("ASRCTL_")]
     assert leaked == []
 
 
-@pytest.mark.parametrize("var", ["PATH", "PYTHONPATH", "LD_PRELOAD", "SSL_CERT_FILE", "XDG_DATA_DIRS"])
+@pytest.mark.parametrize("var", ["PATH", "PYTHONPATH", "GCONV_PATH", "SSL_CERT_FILE", "XDG_DATA_DIRS"])
 def test_bundle_entries_leave_every_path_list(var: str) -> None:
     env = frozen_env(**{var: f"{MEI}/bin:/usr/bin:{SX}:{RT}/x:/bin"})
     assert frozen_call(env)[var] == "/usr/bin:/bin"

@@ -1,0 +1,44 @@
+"""Tests of the one-file executable (dist/asrctl). ``make test-binary`` builds it and runs them.
+
+They are marked ``binary`` and skipped unless the binary is there and at least as new as the source (or
+``ASRCTL_TEST_BINARY`` names one), so the normal ``make test`` never builds anything and stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from binsupport import binary_path, clean_env, private_dir, why_not_testable
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "binary: tests of the one-file executable dist/asrctl (make test-binary)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = why_not_testable()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if item.get_closest_marker("binary") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def exe() -> Path:
+    return binary_path()
+
+
+@pytest.fixture
+def runtime_dir(tmp_path: Path) -> Iterator[Path]:
+    """A private runtime directory for one test; it must be empty again after every run of the binary."""
+    path = private_dir(tmp_path / "runtime")
+    yield path
+
+
+@pytest.fixture
+def env(runtime_dir: Path) -> dict[str, str]:
+    return clean_env(runtime_dir)
