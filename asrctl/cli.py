@@ -103,8 +103,6 @@ def cli(
     _current = app
 
 
-
-
 # --- the one place where outcomes become exit codes ---------------------------------------------------------
 
 
@@ -188,13 +186,16 @@ def run(argv: Sequence[str] | None = None) -> int:
 
             traceback.print_exc(file=sys.stderr)
         return _fail(err, Result(_current.command if _current else "asrctl"), fallback, EXIT_INTERNAL)
-    if isinstance(rv, Result):
-        app = _current
-        assert app is not None
+    if not isinstance(rv, Result):
+        return EXIT_OK if rv is None else int(rv)
+    app = _current
+    assert app is not None
+    try:
         app.out.emit(rv)
-        code = EXIT_OK if rv.ok else EXIT_INTERNAL
-        return _finish(app, code, rv.reboot_required)
-    return EXIT_OK if rv is None else int(rv)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while the JSON is written: still the interrupted exit
+        return _finish(app, EXIT_INTERRUPTED, False, None)
+    code = EXIT_OK if rv.ok else EXIT_INTERNAL
+    return _finish(app, code, rv.reboot_required)
 
 
 def _fail(err: AsrctlError, result: Result, fallback: Output, code: int) -> int:

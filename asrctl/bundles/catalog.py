@@ -54,9 +54,12 @@ class Catalog:
 
 def default_dirs(paths: Paths) -> list[Path]:
     """``bundles/`` next to the executable, then ``<root>/var/lib/asrctl/bundles`` (CLI contract)."""
+    from asrctl.system.childenv import launched_executable
+
     beside: Path | None = None
-    if getattr(sys, "frozen", False):
-        beside = Path(sys.executable).resolve().parent / "bundles"
+    exe = launched_executable()  # the file the operator ran, not the binary's unpacked copy of Python
+    if exe is not None:
+        beside = exe.resolve().parent / "bundles"
     elif sys.argv and Path(sys.argv[0]).name in ("asrctl", "asrctl.exe"):
         # The console script; ``python -m asrctl`` has no executable of its own to sit beside.
         beside = Path(sys.argv[0]).resolve().parent / "bundles"
