@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.agent.base import InstalledAgent, InstallOptions, Registration
+from asrctl.agent.base import AgentBackend, InstalledAgent, InstallOptions, Registration
 from asrctl.agent.vmagent import vm_agent_steps
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, load_bundle, resolve_dirs, scan
@@ -68,7 +68,7 @@ class Request:
 # --- wiring ------------------------------------------------------------------------------------------------
 
 
-def backend_for(app: App, runner: Runner | None = None) -> Any:
+def backend_for(app: App, runner: Runner | None = None) -> AgentBackend:
     runner = runner or Runner(app.paths)
     if app.facts.os_family == "windows":
         from asrctl.agent.windows import WindowsBackend

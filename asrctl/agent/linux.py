@@ -36,7 +36,6 @@ from asrctl.system.runner import Completed, Runner
 LOG = logging.getLogger("asrctl")
 
 VX_VERSION = "/usr/local/.vx_version"
-FX_VERSION = "/usr/local/.fx_version"
 DEFAULT_DIR = "/usr/local/ASR"
 INSTALL_LOG = "/var/log/ua_install.log"
 UNINSTALL_LOG = "/var/log/ua_uninstall.log"

@@ -49,7 +49,6 @@ from asrctl.system.winreg_access import Registry
 LOG = logging.getLogger("asrctl")
 
 PRODUCT_CODE = "{275197FC-14FD-4560-A5EB-38217F80CBD1}"
-DISPLAY_NAME = "Microsoft Azure Site Recovery Mobility Service/Master Target Server"
 # The MSI is 32-bit: its uninstall key is in the Wow6432Node hive; SCCM's detection names the plain path.
 UNINSTALL_KEYS = (
     "SOFTWARE\\Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\" + PRODUCT_CODE,
@@ -632,14 +631,6 @@ class WindowsBackend:
             )
         LOG.info("Authenticode: %s is signed by %s (%s)", path, sig.subject, sig.thumbprint)
         return sig.as_json()
-
-    def signature_step(self, path: str, what: str, step_id: str = "signature") -> Step:
-        return Step(
-            step_id,
-            f"Check that {what} is signed by Microsoft (Authenticode)",
-            lambda: {"signature": self.require_microsoft_signature(path)},
-            argv=self.powershell_argv(SIGNATURE_SCRIPT),
-        )
 
     def defender_excludes(self) -> bool | None:
         """Does Microsoft Defender exclude the agent's folder? None when PowerShell cannot tell."""

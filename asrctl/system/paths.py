@@ -52,10 +52,6 @@ class Paths:
         )
         return self.root.joinpath(*rel.parts)
 
-    def display(self, path: Path) -> str:
-        """A path as the operator thinks of it: relative to the root in a sandbox, shown with the root too."""
-        return str(path)
-
     # Well-known locations (Linux). Windows ones live in the Windows backend.
     @property
     def state_dir(self) -> Path:

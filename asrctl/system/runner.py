@@ -10,7 +10,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,7 +188,3 @@ class RecordingRunner:
                     return entry.pop(0) if len(entry) > 1 else entry[0]
                 return entry
         return Scripted()
-
-
-def is_windows() -> bool:
-    return sys.platform == "win32"
