@@ -350,6 +350,24 @@ def _plan_result(app: App, plan: Plan, result: Result) -> Result:
     return result
 
 
+def killed_fresh_install(app: App) -> dict[str, Any] | None:
+    """The journal of a fresh install whose process died (power loss, SIGKILL) while Microsoft's installer ran.
+
+    Its abort action never ran, so the agent may be half there; the next install removes that first."""
+    from asrctl.system.journal import Journal
+    from asrctl.system.lock import pid_alive
+
+    last = Journal(app.paths.state_dir).last()
+    if not last or last.get("status") != "running" or last.get("command") != "install":
+        return None
+    summary = last.get("summary") or {}
+    if not summary.get("fresh_install") or pid_alive(int(last.get("pid") or 0)):
+        return None
+    if not any(s.get("id") == "install" and s.get("status") == "started" for s in last.get("steps") or []):
+        return None
+    return last
+
+
 def install(app: App, req: Request, environ: Any) -> Result:
     result = Result(app.command)
     require_privileges(app)
@@ -357,7 +375,9 @@ def install(app: App, req: Request, environ: Any) -> Result:
     backend = backend_for(app)
     bundle = choose_bundle(app, req.bundle, tag)
     result.data["bundle"] = {"path": str(bundle.path), "version": bundle.version, "os_tag": bundle.os_tag}
-    current = backend.installed()
+    killed = killed_fresh_install(app)
+    # What a killed install left is not an install to keep or upgrade: it is removed below, then installed anew.
+    current = None if killed else backend.installed()
     run_id = new_run_id()
     prepared = prepare_registration(app, req.registration, run_id, environ)
     options = req.options
@@ -402,8 +422,31 @@ def install(app: App, req: Request, environ: Any) -> Result:
     digest = digest_for(app, bundle, req.bundle)
     plan = Plan(
         "install",
-        summary={"bundle": bundle.path.name, "version": bundle.version, "os_tag": tag, "run_id": run_id},
+        summary={
+            "bundle": bundle.path.name,
+            "version": bundle.version,
+            "os_tag": tag,
+            "run_id": run_id,
+            "fresh_install": True,
+            "install_dir": install_dir,
+            "install_dir_existed": app.paths.host(install_dir).exists() if not killed else False,
+        },
     )
+    if killed:
+        before = killed.get("summary") or {}
+        app.out.warn(
+            f"the previous install (pid {killed.get('pid')}, started {killed.get('started')}) was killed while "
+            "Microsoft's installer ran; the half-installed agent it left is removed first"
+        )
+        plan.summary["install_dir_existed"] = bool(before.get("install_dir_existed"))
+        killed_dir = str(before.get("install_dir") or install_dir)
+        killed_existed = bool(before.get("install_dir_existed"))
+
+        def remove_partial() -> dict[str, Any]:
+            backend.remove_partial(killed_dir, killed_existed)
+            return {"removed": killed_dir}
+
+        plan.add(Step("remove-partial", "Remove the agent a killed install left half-done", remove_partial))
     staged = _stage(app, backend, bundle, digest, run_id, plan)
     for step in backend.install_steps(staged, options, False, None):
         plan.add(step)

@@ -96,6 +96,8 @@ class AgentBackend(Protocol):
 
     def leftovers(self, agent: InstalledAgent) -> list[str]: ...
 
+    def remove_partial(self, install_dir: str, existed_before: bool) -> None: ...
+
 
 def run_vendor(
     runner: Any, argv: list[str], *, tool: str, timeout: float, cwd: Path | None = None, log: object = None

@@ -294,14 +294,7 @@ class LinuxBackend:
             )
 
         def undo() -> None:
-            """Leave the machine as it was before a fresh install: Microsoft's uninstaller if the installer got as
-            far as writing it, then anything of the agent that is still there and was not there before."""
-            uninstaller = install_dir / "uninstall.sh"
-            if uninstaller.exists():
-                self.runner.run([str(uninstaller), "-Y"], cwd=install_dir, timeout=600)
-            if not existed_before and install_dir.exists():
-                shutil.rmtree(install_dir, ignore_errors=True)
-            self.version_file().unlink(missing_ok=True)
+            self.remove_partial(str(install_dir), existed_before)
 
         fresh = not upgrade and previous is None
         return [
@@ -314,6 +307,18 @@ class LinuxBackend:
                 abort_describe="remove the partly installed agent" if fresh else None,
             )
         ]
+
+    def remove_partial(self, install_dir: str, existed_before: bool) -> None:
+        """Leave the machine as it was before a fresh install that failed or was killed half-way: Microsoft's
+        uninstaller if the installer got as far as writing it, then whatever of the agent is still there and was
+        not there before."""
+        target = self.paths.host(install_dir)
+        uninstaller = target / "uninstall.sh"
+        if uninstaller.exists():
+            self.runner.run([str(uninstaller), "-Y"], cwd=target, timeout=600)
+        if not existed_before and target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        self.version_file().unlink(missing_ok=True)
 
     def config_input_step(self, install_dir: str) -> Step:
         argv = self.agent_config_input_argv(self.paths.host(install_dir))

@@ -749,9 +749,8 @@ class WindowsBackend:
             return {**result, "signature": signature}
 
         def undo() -> None:
-            """A fresh install that failed half-way: remove what Windows Installer registered, if anything."""
-            if not had_product and self.uninstall_key() is not None:
-                self.runner.run(self.uninstall_argv(), timeout=1800)
+            if not had_product:
+                self.remove_partial(options.install_dir or self.default_install_dir(), False)
 
         fresh = not upgrade and previous is None
         return [
@@ -765,6 +764,12 @@ class WindowsBackend:
                 abort_describe="remove the partly installed agent (MsiExec /x)" if fresh else None,
             ),
         ]
+
+    def remove_partial(self, install_dir: str, existed_before: bool) -> None:
+        """A fresh install that failed or was killed half-way: remove what Windows Installer registered, if
+        anything (Windows Installer rolls back its own files)."""
+        if self.uninstall_key() is not None:
+            self.runner.run(self.uninstall_argv(), timeout=1800)
 
     def config_input_step(self, install_dir: str) -> Step:
         """The agent config input for a modernized appliance. Microsoft documents it for Windows only in the

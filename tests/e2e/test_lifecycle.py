@@ -372,3 +372,34 @@ def test_passphrase_appears_nowhere(sandbox: Sandbox, cs) -> None:
     for path in sandbox.root.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert PASSPHRASE.encode() not in path.read_bytes(), f"passphrase found in {path}"
+
+
+def test_install_killed_outright_is_cleaned_up_by_the_next_install(sandbox: Sandbox, cs) -> None:
+    """Power loss or SIGKILL: no abort action ran. The next install removes what was left, then installs."""
+    sandbox.bundle(OLD)
+    argv = [
+        sys.executable, "-m", "asrctl", "--root", str(sandbox.root), "--bundle-dir", str(sandbox.bundles),
+        "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(sandbox.passphrase_file),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASRCTL_")}
+    env.update({"ASR_SIM_HANG": "install", "NO_COLOR": "1", "NO_PROXY": "*"})
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    try:
+        assert wait_for(lambda: (sandbox.install_dir / "Vx").exists()), "installer never started"
+    finally:
+        # Everything dies at once, as in a power loss: asrctl and the installer it started.
+        for p in [*sandbox.processes()]:
+            if p.pid != cs.process.pid:
+                p.kill()
+        proc.wait(timeout=30)
+    assert sandbox.install_dir.exists(), "the killed installer left files behind"
+    journal = json.loads((sandbox.root / "var/lib/asrctl/journal.json").read_text())
+    assert journal["status"] == "running"
+    r = _install(sandbox, cs)
+    assert r.returncode == 0, r.stderr
+    assert "was killed while Microsoft's installer ran" in r.stderr
+    assert r.json["data"]["agent"]["registered"] and r.json["data"]["agent"]["version"] == OLD
+    history = (sandbox.root / "var/lib/asrctl/history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["status"] for line in history] == ["interrupted", "ok"]
+    steps = {s["id"]: s["status"] for s in json.loads(history[-1])["steps"]}
+    assert steps["remove-partial"] == "done" and steps["install"] == "done"
