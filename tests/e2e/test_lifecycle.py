@@ -383,7 +383,7 @@ def test_install_killed_outright_is_cleaned_up_by_the_next_install(sandbox: Sand
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASRCTL_")}
     env.update({"ASR_SIM_HANG": "install", "NO_COLOR": "1", "NO_PROXY": "*"})
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: (sandbox.install_dir / "Vx").exists()), "installer never started"
     finally:
