@@ -140,14 +140,10 @@ def test_fetch_talks_only_to_the_mirror_on_the_command_line(
 
 
 def ubuntu_2204(root: Path) -> None:
-    (root / "etc").mkdir(parents=True)
-    (root / "etc/os-release").write_text(
-        'NAME="Ubuntu"\nVERSION_ID="22.04"\nVERSION="22.04.4 LTS (Jammy Jellyfish)"\nID=ubuntu\nID_LIKE=debian\n'
-    )
-    (root / "etc/lsb-release").write_text(
-        'DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=22.04\nDISTRIB_CODENAME=jammy\nDISTRIB_DESCRIPTION="Ubuntu 22.04.4 LTS"\n'
-    )
-    (root / "etc/debian_version").write_text("bookworm/sid\n")
+    """A sandbox root holding the Ubuntu 22.04 fixture tree (as the distro ships it) and a machine-id."""
+    import shutil
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures/distros/ubuntu-22.04", root, symlinks=True)
     (root / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
 
 
