@@ -14,7 +14,7 @@ import click
 from asrctl import __version__
 from asrctl.app import App
 from asrctl.commands.common import Reported
-from asrctl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, AsrctlError, Spec, msi_exit
+from asrctl.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AsrctlError, Spec, msi_exit
 from asrctl.output import Output, Result
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -134,26 +134,13 @@ def _finish(app: App | None, exit_code: int, reboot: bool, spec: object = None) 
     return exit_code
 
 
-def _terminate_like_ctrl_c() -> None:
-    """SIGTERM (a timeout in Ansible, SCCM or systemd) gets the same clean stop as Ctrl-C: the vendor tool's
-    process tree is stopped, a half-done install is rolled back, the journal says so."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     global _current, _requested_exit_codes
     _current = None
     args = list(sys.argv[1:] if argv is None else argv)
-    _terminate_like_ctrl_c()
+    from asrctl.system.signals import terminate_like_ctrl_c
+
+    terminate_like_ctrl_c()
     _requested_exit_codes = _exit_codes_from(args)
     fallback = Output(json_mode=_wants_json(args))
     try:
@@ -166,9 +153,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         err = AsrctlError("ASRCTL-E002", exc.format_message())
         out.emit(Result(_current.command if _current else "asrctl", ok=False, error=err.as_json()))
         return _finish(_current, EXIT_USAGE, False, err.spec)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        err = AsrctlError("ASRCTL-E003", "interrupted")
-        return _fail(err, Result(_current.command if _current else "asrctl"), fallback, EXIT_INTERRUPTED)
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        from asrctl.system.signals import Terminated
+
+        # click turns a KeyboardInterrupt inside a command into Abort, keeping it as the cause.
+        if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
+            err = AsrctlError("ASRCTL-E005", "terminated (SIGTERM)")
+        else:
+            err = AsrctlError("ASRCTL-E003", "interrupted")
+        return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
     except Reported as rep:
         out = _current.out if _current else fallback
         out.emit(rep.result)
@@ -192,8 +185,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     assert app is not None
     try:
         app.out.emit(rv)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while the JSON is written: still the interrupted exit
-        return _finish(app, EXIT_INTERRUPTED, False, None)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM while the JSON is written: still the interrupted exit
+        from asrctl.system.signals import exit_status
+
+        return _finish(app, exit_status(exc), False, None)
     code = EXIT_OK if rv.ok else EXIT_INTERNAL
     return _finish(app, code, rv.reboot_required)
 

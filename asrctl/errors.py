@@ -19,7 +19,8 @@ EXIT_BUNDLE_BAD = 5
 EXIT_PRECONDITION = 6
 EXIT_VENDOR = 7
 EXIT_REGISTRATION = 8
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
+EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,13 @@ CATALOGUE = _catalogue(
     Spec("ASRCTL-E001", EXIT_INTERNAL, "internal error", "This is a bug in asrctl. Send the log file named above."),
     Spec("ASRCTL-E002", EXIT_USAGE, "bad argument", "Check the command line; see `asrctl --help`.", "usage"),
     Spec("ASRCTL-E003", EXIT_INTERRUPTED, "interrupted", "Run the same command again; it picks up where it stopped."),
+    Spec(
+        "ASRCTL-E005",
+        EXIT_TERMINATED,
+        "terminated",
+        "Something sent SIGTERM (a timeout in Ansible, SCCM or systemd?). Run the same command again; it picks up "
+        "where it stopped.",
+    ),
     Spec(
         "ASRCTL-E004", EXIT_USAGE, "confirmation needed", "Run it from a terminal to answer, or add -Y/--yes.", "usage"
     ),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from asrctl.system.journal import Journal
 from asrctl.system.lock import HostLock
 from asrctl.system.redact import redact
 from asrctl.system.runner import shown
+from asrctl.system.signals import shielded
 
 LOG = logging.getLogger("asrctl")
 
@@ -128,11 +128,15 @@ def apply(plan: Plan, out: Output, state_dir: Path) -> Applied:
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
             error = exc.as_json() if hasattr(exc, "as_json") else {"message": redact(str(exc)) or type(exc).__name__}
-            if current is not None:
-                journal.step(current.id, current.describe, "interrupted" if interrupted else "failed")
-            _rollback(done, current, journal, out)
-            _cleanup(plan)
-            journal.finish("interrupted" if interrupted else "failed", error)
+            # Undo, cleanup and the journal's last word run to the end whatever signal comes next.
+            with shielded(deliver=False) as ignored:
+                if current is not None:
+                    journal.step(current.id, current.describe, "interrupted" if interrupted else "failed")
+                _rollback(done, current, journal, out)
+                _cleanup(plan)
+                journal.finish("interrupted" if interrupted else "failed", error)
+            if ignored:
+                LOG.warning("signal(s) %s arrived during rollback; the rollback finished first", ignored)
             raise
         _cleanup(plan)
         journal.finish("ok")
@@ -146,20 +150,15 @@ def _rollback(done: list[Step], failed: Step | None, journal: Journal, out: Outp
     todo.extend((s, s.undo, s.undo_describe or s.describe) for s in reversed(done) if s.undo is not None)
     if not todo:
         return
-    # A second Ctrl-C must not leave a half-undone machine.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        for step, action, describe in todo:
-            out.warn(f"undo: {describe}")
-            try:
-                action()
-                journal.step(step.id, step.describe, "undone")
-            except Exception as exc:  # keep undoing the rest; say what could not be undone
-                LOG.exception("undo of %s failed", step.id)
-                out.warn(f"could not undo '{step.describe}': {exc}")
-                journal.step(step.id, step.describe, "undo-failed", error=redact(str(exc)))
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    for step, action, describe in todo:
+        out.warn(f"undo: {describe}")
+        try:
+            action()
+            journal.step(step.id, step.describe, "undone")
+        except Exception as exc:  # keep undoing the rest; say what could not be undone
+            LOG.exception("undo of %s failed", step.id)
+            out.warn(f"could not undo '{step.describe}': {exc}")
+            journal.step(step.id, step.describe, "undo-failed", error=redact(str(exc)))
 
 
 def _cleanup(plan: Plan) -> None:

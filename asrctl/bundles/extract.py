@@ -41,7 +41,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import stat
 import tarfile
 import tempfile
@@ -55,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from asrctl.bundles.verify import mismatch_error, normalize_hex
 from asrctl.errors import AsrctlError
+from asrctl.system.signals import shielded
 
 if TYPE_CHECKING:
     from asrctl.output import Output
@@ -228,7 +228,8 @@ def extract(
                 members, nbytes, digest = _Extraction(fd, staging, limits, progress.advance).run()
             if expected is not None and digest != expected:
                 raise mismatch_error(bundle_path, expected, digest)
-            _rename_noreplace(staging, dest)
+            with shielded():  # a signal now is delivered once dest is whole
+                _rename_noreplace(staging, dest)
         except BaseException:
             _remove_tree(staging)
             raise
@@ -314,7 +315,7 @@ class _Extraction:
                 w.close()
             tree.finish(parser.dir_modes)
         except BaseException:
-            with _sigint_ignored():  # a second Ctrl-C must not leave a writer running while we clean up
+            with shielded(deliver=False):  # a second signal must not leave a writer running while we clean up
                 for w in workers:
                     w.cancel()
             raise
@@ -1043,23 +1044,9 @@ def _rename_noreplace(src: Path, dst: Path) -> None:
     os.rename(src, dst)
 
 
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ctrl-C is ignored meanwhile (on the main thread; elsewhere signals are not delivered anyway)."""
-    restore = None
-    if threading.current_thread() is threading.main_thread():
-        with contextlib.suppress(ValueError, OSError):
-            restore = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        if restore is not None:
-            signal.signal(signal.SIGINT, restore)
-
-
 def _remove_tree(path: Path) -> None:
     """Remove the staging directory, even if Ctrl-C is pressed again meanwhile."""
-    with _sigint_ignored():
+    with shielded(deliver=False):
         shutil.rmtree(path, ignore_errors=True)
     if os.path.lexists(path):
         LOG.warning("could not remove the staging directory %s", path)

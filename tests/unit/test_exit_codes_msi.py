@@ -117,6 +117,15 @@ def test_internal_error_and_interrupt_are_1603(ubuntu: Path, monkeypatch) -> Non
     assert run(["--exit-codes", "msi", "--root", str(ubuntu), "status"]) == 1603
     assert run(["--root", str(ubuntu), "status"]) == 130
 
+    def terminated(app):
+        from asrctl.system.signals import Terminated
+
+        raise Terminated
+
+    monkeypatch.setattr(lifecycle, "status", terminated)
+    assert run(["--exit-codes", "msi", "--root", str(ubuntu), "status"]) == 1603
+    assert run(["--root", str(ubuntu), "status"]) == 143
+
 
 # --- real verbs on a simulated Windows host ----------------------------------------------------------------
 
