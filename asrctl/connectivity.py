@@ -5,7 +5,7 @@ For a configuration server (CS) endpoint ``check_cs`` resolves the name, connect
 looks at the TLS certificate the server presents, and connects to the process server's data port (9443 by
 default). Each step is one ``Check`` with a status (ok / warn / fail / skipped), a line for people, a remedy and
 data for ``--json``. ``raise_for`` turns the first failure into the catalogue error (exit 8); ``render`` prints
-the table. Decisions (what warns and what fails) are in docs/CONNECTIVITY.md.
+the table; ``is_transient`` says which failures a retry (asrctl.system.retry) may cure. Decisions (what warns and what fails) are in docs/CONNECTIVITY.md.
 
 The certificate is read twice on purpose. A handshake without verification captures it whatever it is (a real
 configuration server presents a self-signed certificate), and a small DER reader below takes subject, issuer,
@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import random
 import re
 import socket
 import threading
@@ -29,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from asrctl.certinfo import CertificateParseError, CertInfo, hostname_matches, parse_certificate
@@ -62,9 +61,6 @@ TRANSIENT_REASONS = frozenset(
 # The configurator logs curl's messages; these are the ones the troubleshooting docs name (asr-facts §8 item 6).
 CURL_COULDNT_CONNECT = "(7) Couldn't connect to server"
 CURL_PEER_CERT = "(60) Peer certificate cannot be authenticated"
-
-T = TypeVar("T")
-
 
 # --- endpoints --------------------------------------------------------------------------------------------
 
@@ -1243,7 +1239,7 @@ def render(out: Output, checks: Sequence[Check]) -> None:
             out.error(check.code or E_CONNECTIVITY, f"{check.target} ({label(check)}): {check.detail}", check.remedy)
 
 
-# --- retrying registration -------------------------------------------------------------------------------
+# --- what a retry can cure -----------------------------------------------------------------------------------
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -1265,52 +1261,3 @@ def is_transient(exc: BaseException) -> bool:
             return False
         return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
     return False
-
-
-def retry(
-    fn: Callable[[], T],
-    *,
-    attempts: int = 4,
-    base_delay: float = 5.0,
-    max_total: float = 120.0,
-    is_transient: Callable[[BaseException], bool] = is_transient,
-    on_retry: Callable[[int, float, str], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    max_delay: float = 60.0,
-    jitter: float = 0.2,
-) -> T:
-    """Call ``fn`` until it returns, at most ``attempts`` times, waiting ``base_delay`` doubled after each
-    transient failure (capped at ``max_delay``, ± ``jitter`` so a fleet registering at once spreads out).
-
-    The sum of the waits never exceeds ``max_total``: the last wait is shortened to fit, and when nothing is
-    left the last error is raised. A failure ``is_transient`` rejects is raised at once. ``on_retry(attempt,
-    delay, reason)`` is called before each wait with the number of the attempt that failed.
-    """
-    if attempts < 1 or base_delay < 0 or max_total < 0 or max_delay < 0 or not 0 <= jitter < 1:
-        raise ValueError("retry: attempts >= 1, delays >= 0 and 0 <= jitter < 1")
-    waited = 0.0
-    attempt = 1
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            if attempt >= attempts or not is_transient(exc):
-                raise
-            delay = min(max_delay, base_delay * 2 ** (attempt - 1))
-            if jitter:
-                delay *= 1 + jitter * (2 * random.random() - 1)  # spreading load, not security
-            delay = min(delay, max_total - waited)
-            if delay <= 0:
-                raise
-            if on_retry is not None:
-                on_retry(attempt, delay, _describe(exc))
-            sleep(delay)
-            waited += delay
-            attempt += 1
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, AsrctlError):
-        return exc.message
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

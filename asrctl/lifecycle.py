@@ -265,16 +265,24 @@ def registration_steps(app: App, backend: Any, prepared: PreparedRegistration, i
 def _registration_retry(app: App) -> Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]:
     """Retry registration on transient failures (connection refused, timeout), never on a wrong passphrase."""
     from asrctl import connectivity
+    from asrctl.system import retry
 
     def transient(exc: BaseException) -> bool:
         return isinstance(exc, AsrctlError) and (exc.code == "ASRCTL-E063" or connectivity.is_transient(exc))
 
-    def on_retry(attempt: int, delay: float, reason: str) -> None:
-        app.out.warn(f"registration attempt {attempt} failed ({reason}); retrying in {delay:.0f} s")
+    def on_retry(attempt: int, delay: float, exc: Exception) -> None:
+        app.out.warn(f"registration attempt {attempt} failed ({retry.describe(exc)}); retrying in {delay:.0f} s")
 
     def run(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        return connectivity.retry(
-            fn, attempts=4, base_delay=2.0, max_total=30.0, is_transient=transient, on_retry=on_retry
+        return retry.retry(
+            fn,
+            attempts=4,
+            base_delay=2.0,
+            max_delay=60.0,
+            max_total=30.0,
+            jitter=0.2,  # a fleet registering at once spreads out
+            is_transient=transient,
+            on_retry=on_retry,
         )
 
     return run

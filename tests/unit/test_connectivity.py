@@ -1,5 +1,5 @@
 """asrctl.connectivity against servers the tests start on loopback: healthy, expired, wrong name, self-signed,
-refused, silent, full backlog, old TLS, not TLS, CONNECT proxies; the DER reader; the retry helper.
+refused, silent, full backlog, old TLS, not TLS, CONNECT proxies; the DER reader; what a retry may cure.
 
 Nothing here leaves 127.0.0.1/::1: proxy variables are cleared, names that need DNS go through an injected
 resolver, and the test proxy tunnels to loopback only.
@@ -698,71 +698,26 @@ def test_render_table_and_remedies(capsys, serve, tmp_path, closed) -> None:
 # --- retry ------------------------------------------------------------------------------------------------
 
 
-class Recorder:
-    def __init__(self, outcomes) -> None:
-        self.outcomes = list(outcomes)
-        self.calls = 0
-        self.sleeps: list[float] = []
-        self.retries: list[tuple[int, float, str]] = []
+def test_registration_retry_uses_is_transient() -> None:
+    """The retry loop itself is tested in test_retry.py; here: with this module's predicate, an unreachable
+    server is tried again and a wrong passphrase is not."""
+    from asrctl.system.retry import retry
 
-    def __call__(self):
-        self.calls += 1
-        outcome = self.outcomes.pop(0) if self.outcomes else self.last
-        self.last = outcome
+    outcomes = [AsrctlError("ASRCTL-E082", "configuration server unreachable"), "registered"]
+    sleeps: list[float] = []
+
+    def register() -> str:
+        outcome = outcomes.pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
-    def kwargs(self, **extra):
-        return {
-            "sleep": self.sleeps.append,
-            "on_retry": lambda *a: self.retries.append(a),
-            "jitter": 0.0,
-            **extra,
-        }
-
-
-def test_retry_fails_twice_then_succeeds() -> None:
-    rec = Recorder([ConnectionRefusedError("refused"), TimeoutError("timed out"), "registered"])
-    assert cn.retry(rec, **rec.kwargs(attempts=5, base_delay=2, max_total=60)) == "registered"
-    assert rec.calls == 3
-    assert rec.sleeps == [2, 4]
-    assert rec.retries == [(1, 2, "ConnectionRefusedError: refused"), (2, 4, "TimeoutError: timed out")]
-
-
-def test_retry_never_retries_a_wrong_passphrase() -> None:
-    rec = Recorder([AsrctlError("ASRCTL-E081", "wrong passphrase"), "never"])
+    assert retry(register, is_transient=cn.is_transient, base_delay=2, sleep=sleeps.append) == "registered"
+    assert sleeps == [2]
+    outcomes[:] = [AsrctlError("ASRCTL-E081", "wrong passphrase"), "never"]
     with pytest.raises(AsrctlError, match="wrong passphrase"):
-        cn.retry(rec, **rec.kwargs(attempts=5, base_delay=1, max_total=60))
-    assert (rec.calls, rec.sleeps, rec.retries) == (1, [], [])
-
-
-def test_retry_total_wait_is_bounded() -> None:
-    rec = Recorder([AsrctlError("ASRCTL-E082", "configuration server unreachable")])
-    with pytest.raises(AsrctlError, match="unreachable"):
-        cn.retry(rec, **rec.kwargs(attempts=10, base_delay=10, max_total=25))
-    assert rec.sleeps == [10, 15]
-    assert rec.calls == 3
-    assert sum(rec.sleeps) <= 25
-
-
-def test_retry_gives_up_after_the_last_attempt_and_jitter_stays_in_bounds() -> None:
-    rec = Recorder([ConnectionResetError("reset")])
-    with pytest.raises(ConnectionResetError):
-        cn.retry(rec, **rec.kwargs(attempts=4, base_delay=1, max_total=1000, jitter=0.5))
-    assert rec.calls == 4 and len(rec.sleeps) == 3
-    for sleep, nominal in zip(rec.sleeps, [1, 2, 4], strict=True):
-        assert 0.5 * nominal <= sleep <= 1.5 * nominal
-
-
-def test_retry_does_not_swallow_interrupts_or_bugs() -> None:
-    for exc in (KeyboardInterrupt(), ValueError("bug")):
-        rec = Recorder([exc])
-        with pytest.raises(type(exc)):
-            cn.retry(rec, **rec.kwargs(attempts=3, base_delay=1, max_total=10))
-        assert rec.calls == 1
-    with pytest.raises(ValueError, match="attempts"):
-        cn.retry(lambda: 1, attempts=0)
+        retry(register, is_transient=cn.is_transient, base_delay=2, sleep=sleeps.append)
+    assert sleeps == [2] and outcomes == ["never"]
 
 
 def test_is_transient() -> None:
