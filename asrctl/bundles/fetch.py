@@ -4,7 +4,7 @@
 - the download goes to ``.<name>.part`` in the bundle dir; an interrupted transfer is resumed with a Range
   request (guarded by If-Range with the server's ETag or Last-Modified, kept beside the part file, so a bundle
   that changed on the mirror meanwhile is downloaded whole again), and transient failures are retried with
-  exponential backoff;
+  exponential backoff (asrctl.system.retry, shared with registration);
 - the digest comes from ``--sha256``, else from ``SHA256SUMS`` beside the bundle on the mirror, else from the
   bundle dir's own ``SHA256SUMS``; the finished file is verified before it is renamed into place (atomically), and
   a verified digest is recorded in the bundle dir's ``SHA256SUMS`` so the verbs that use the bundle check it too.
@@ -19,7 +19,6 @@ import errno
 import logging
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from asrctl.bundles.verify import (
     unverified_warning,
 )
 from asrctl.errors import AsrctlError
+from asrctl.system.retry import retry
 
 if TYPE_CHECKING:
     import requests
@@ -288,32 +288,47 @@ class _Downloader:
             return AsrctlError("ASRCTL-E002", f"{url}: {_short(exc)}")
         return None
 
-    def _pause(self, attempt: int, what: str, reason: str) -> None:
-        delay = min(self.backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
-        if self.out is not None:
-            self.out.warn(f"{what}: {reason}; retrying in {delay:.0f} s (attempt {attempt + 1} of {self.retries + 1})")
-        LOG.warning("%s: %s; retry %d in %.1f s", what, reason, attempt, delay)
-        time.sleep(delay)
-
     def _retrying(self, what: str, action: Callable[[], T], so_far: Callable[[], str] = str) -> T:
         """``action()``, again after a pause (exponential backoff) while it fails in a way that retrying can
         mend: dropped connections, timeouts, HTTP 408/425/429/5xx. ``so_far()`` says what is kept meanwhile."""
         import requests
 
-        attempt = 0
-        while True:
-            try:
-                return action()
-            except (requests.RequestException, _Retry) as exc:
-                fatal = self._fatal(self.url, exc) if isinstance(exc, requests.RequestException) else None
-                if fatal is not None:
-                    raise fatal from None
-                attempt += 1
-                if attempt > self.retries:
-                    raise AsrctlError(
-                        "ASRCTL-E036", f"{what}: {_short(exc)} (gave up after {attempt} attempts{so_far()})", url=what
-                    ) from None
-                self._pause(attempt, what, _short(exc) + so_far())
+        calls = 0
+
+        def once() -> T:
+            nonlocal calls
+            calls += 1
+            return action()
+
+        def transient(exc: Exception) -> bool:
+            if isinstance(exc, _Retry):
+                return True
+            return isinstance(exc, requests.RequestException) and self._fatal(self.url, exc) is None
+
+        def on_retry(attempt: int, delay: float, exc: Exception) -> None:
+            reason = _short(exc) + so_far()
+            if self.out is not None:
+                self.out.warn(
+                    f"{what}: {reason}; retrying in {delay:.0f} s (attempt {attempt + 1} of {self.retries + 1})"
+                )
+            LOG.warning("%s: %s; retry %d in %.1f s", what, reason, attempt, delay)
+
+        try:
+            return retry(
+                once,
+                attempts=self.retries + 1,
+                base_delay=self.backoff,
+                max_delay=MAX_BACKOFF,
+                is_transient=transient,
+                on_retry=on_retry,
+            )
+        except (requests.RequestException, _Retry) as exc:
+            fatal = self._fatal(self.url, exc) if isinstance(exc, requests.RequestException) else None
+            if fatal is not None:
+                raise fatal from None
+            raise AsrctlError(
+                "ASRCTL-E036", f"{what}: {_short(exc)} (gave up after {calls} attempts{so_far()})", url=what
+            ) from None
 
     # -- SHA256SUMS on the mirror ----------------------------------------------------------------------------
     def small_text(self, url: str) -> str | None:
