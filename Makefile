@@ -7,7 +7,7 @@ BSTAMP := $(VENV)/.installed-binary
 # The pure core and the modules around it whose types mypy checks.
 TYPED  := asrctl/matrix.py asrctl/bundles/names.py asrctl/errors.py asrctl/facts.py asrctl/bundles/catalog.py \
           asrctl/bundles/verify.py asrctl/bundles/extract.py asrctl/plan.py asrctl/lifecycle.py \
-          asrctl/connectivity.py asrctl/certinfo.py asrctl/system/paths.py asrctl/system/secrets.py asrctl/system/runner.py
+          asrctl/net asrctl/system/retry.py asrctl/system/paths.py asrctl/system/secrets.py asrctl/system/runner.py
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-fast lint fmt demo bench binary test-binary bench-startup clean

@@ -214,7 +214,7 @@ def prepare_registration(app: App, inp: RegistrationInput, run_id: str, environ:
             f"--cs-endpoint {inp.endpoint} needs a passphrase: --passphrase-file FILE, --passphrase-stdin or "
             f"{secrets.ENV_VAR}",
         )
-    from asrctl.connectivity import parse_endpoint
+    from asrctl.net.endpoint import parse_endpoint
 
     parse_endpoint(inp.endpoint)
     private = None
@@ -231,15 +231,15 @@ def check_connectivity(app: App, inp: RegistrationInput, result: Result) -> None
     """Before anything changes: can this host reach the configuration server? (exit 8 if not)."""
     if inp.skip_connectivity_check or not inp.endpoint or inp.cs_type != "CSLegacy":
         return
-    from asrctl import connectivity
+    from asrctl.net import checks as net_checks
+    from asrctl.net.endpoint import parse_endpoint
+    from asrctl.net.preflight import check_cs
 
-    endpoint = connectivity.parse_endpoint(inp.endpoint)
-    checks = connectivity.check_cs(
-        endpoint, ps_port=inp.ps_port, timeout=inp.connect_timeout, fingerprint=inp.cs_fingerprint
-    )
-    result.data["connectivity"] = connectivity.to_json(checks)
-    connectivity.render(app.out, checks)
-    error = connectivity.error_for(checks)
+    endpoint = parse_endpoint(inp.endpoint)
+    checks = check_cs(endpoint, ps_port=inp.ps_port, timeout=inp.connect_timeout, fingerprint=inp.cs_fingerprint)
+    result.data["connectivity"] = net_checks.to_json(checks)
+    net_checks.render(app.out, checks)
+    error = net_checks.error_for(checks)
     if error is not None:
         from asrctl.commands.common import Reported
 
@@ -264,11 +264,11 @@ def registration_steps(app: App, backend: Any, prepared: PreparedRegistration, i
 
 def _registration_retry(app: App) -> Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]:
     """Retry registration on transient failures (connection refused, timeout), never on a wrong passphrase."""
-    from asrctl import connectivity
+    from asrctl.net.checks import is_transient
     from asrctl.system import retry
 
     def transient(exc: BaseException) -> bool:
-        return isinstance(exc, AsrctlError) and (exc.code == "ASRCTL-E063" or connectivity.is_transient(exc))
+        return isinstance(exc, AsrctlError) and (exc.code == "ASRCTL-E063" or is_transient(exc))
 
     def on_retry(attempt: int, delay: float, exc: Exception) -> None:
         app.out.warn(f"registration attempt {attempt} failed ({retry.describe(exc)}); retrying in {delay:.0f} s")
@@ -506,7 +506,7 @@ def _same_registration(agent: InstalledAgent, reg: Registration) -> bool:
 def _endpoint_key(text: str | None) -> tuple[str, int] | None:
     if not text:
         return None
-    from asrctl.connectivity import parse_endpoint
+    from asrctl.net.endpoint import parse_endpoint
 
     try:
         ep = parse_endpoint(text)

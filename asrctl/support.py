@@ -138,12 +138,12 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
 
     result.data["checks"] = [f.as_json() for f in found]
     if endpoint:
-        from asrctl import connectivity
+        from asrctl.net.checks import to_json
+        from asrctl.net.endpoint import parse_endpoint
+        from asrctl.net.preflight import check_cs
 
-        checks = connectivity.check_cs(
-            connectivity.parse_endpoint(endpoint), ps_port=ps_port, timeout=timeout, fingerprint=fingerprint
-        )
-        result.data["connectivity"] = connectivity.to_json(checks)
+        checks = check_cs(parse_endpoint(endpoint), ps_port=ps_port, timeout=timeout, fingerprint=fingerprint)
+        result.data["connectivity"] = to_json(checks)
         for c in checks:
             found.append(Finding(f"network: {c.name}", c.status if c.status != "skipped" else OK, c.detail,
                                  c.remedy, c.code))  # fmt: skip

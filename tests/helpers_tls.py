@@ -22,6 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from asrctl.net.checks import Check
+from asrctl.net.preflight import check_cs
+
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 NOW = dt.datetime.now(dt.UTC)
 
@@ -318,3 +321,23 @@ class ConnectProxy(Loopback):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+# --- running the checks against these servers ----------------------------------------------------------
+
+FAST = 1.0  # seconds; every server here is local, so anything slower is a bug
+FP = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+def tls_server(serve: Any, tmp_path: Any, pair: CertPair, **kw: Any) -> TLSServer:
+    server: TLSServer = serve(TLSServer(pair, tmp_path, **kw))
+    return server
+
+
+def run(server: Any, closed: ClosedPort, **kw: Any) -> dict[str, Check]:
+    kw.setdefault("timeout", FAST)
+    return by_name(check_cs(server.endpoint, ps_port=closed.port, **kw))
