@@ -9,37 +9,17 @@ import re
 import socket
 import tarfile
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from asrctl.app import App
 from asrctl.errors import AsrctlError
+from asrctl.net.checks import FAIL, OK, SKIPPED, WARN, Check
 from asrctl.output import Result
 
-OK, WARN, FAIL = "ok", "warn", "fail"
 
-
-@dataclass
-class Finding:
-    name: str
-    status: str
-    detail: str
-    remedy: str | None = None
-    code: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "detail": self.detail,
-            "remedy": self.remedy,
-            "code": self.code,
-        }
-
-
-def _from_error(name: str, err: AsrctlError) -> Finding:
-    return Finding(name, FAIL, err.message, err.remedy, err.code)
+def _from_error(name: str, err: AsrctlError) -> Check:
+    return Check(name, FAIL, err.message, remedy=err.remedy, code=err.code)
 
 
 def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerprint: str | None) -> Result:
@@ -49,20 +29,20 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
     from asrctl.system.lock import HostLock, pid_alive
 
     result = Result(app.command)
-    found: list[Finding] = []
+    found: list[Check] = []
 
     try:
         lifecycle.require_privileges(app)
-        found.append(Finding("privileges", OK, "sandbox root" if app.paths.sandboxed else "root/Administrator"))
+        found.append(Check("privileges", OK, "sandbox root" if app.paths.sandboxed else "root/Administrator"))
     except AsrctlError as err:
         found.append(_from_error("privileges", err))
 
     plat = app.platform
     if plat.supported:
-        found.append(Finding("platform", OK, f"{plat.name}: {plat.os_tag} bundles"))
-        found.extend(Finding("platform", WARN, w) for w in plat.warnings)
+        found.append(Check("platform", OK, f"{plat.name}: {plat.os_tag} bundles"))
+        found.extend(Check("platform", WARN, w) for w in plat.warnings)
     else:
-        found.append(Finding("platform", FAIL, plat.reason or "unsupported", code="ASRCTL-E010"))
+        found.append(Check("platform", FAIL, plat.reason or "unsupported", code="ASRCTL-E010"))
 
     backend = lifecycle.backend_for(app)
     agent = None
@@ -76,20 +56,20 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
             best = scan(dirs).newest_for(plat.os_tag)
             if best is None:
                 found.append(
-                    Finding("bundle", WARN if agent else FAIL, f"no {plat.os_tag} bundle in {', '.join(map(str, dirs))}",
-                            "Copy the bundle for this host into a bundle dir (--bundle-dir).", "ASRCTL-E020")
+                    Check("bundle", WARN if agent else FAIL, f"no {plat.os_tag} bundle in {', '.join(map(str, dirs))}",
+                          remedy="Copy the bundle for this host into a bundle dir (--bundle-dir).", code="ASRCTL-E020")
                 )  # fmt: skip
             else:
                 from asrctl.bundles.verify import read_sums
 
                 sums = best.path.parent / "SHA256SUMS"
                 known = sums.is_file() and best.path.name in read_sums(sums)
-                found.append(Finding("bundle", OK, f"{best.path.name} ({best.version})"))
+                found.append(Check("bundle", OK, f"{best.path.name} ({best.version})"))
                 found.append(
-                    Finding("digest", OK, f"listed in {sums}")
+                    Check("digest", OK, f"listed in {sums}")
                     if known
-                    else Finding("digest", WARN, f"no SHA256SUMS entry for {best.path.name}",
-                                 "Run `asrctl bundles checksum DIR` on the staging host.")
+                    else Check("digest", WARN, f"no SHA256SUMS entry for {best.path.name}",
+                            remedy="Run `asrctl bundles checksum DIR` on the staging host.")
                 )  # fmt: skip
         except AsrctlError as err:
             found.append(_from_error("bundle", err))
@@ -97,32 +77,32 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
     install_dir = str(agent.install_dir) if agent else backend.default_install_dir()
     try:
         lifecycle.check_disk(app, install_dir)
-        found.append(Finding("disk space", OK, "enough free space on / and for the install folder"))
+        found.append(Check("disk space", OK, "enough free space on / and for the install folder"))
     except AsrctlError as err:
         found.append(_from_error("disk space", err))
 
     lock = HostLock(app.paths.state_dir, "doctor")
     holder = lock.read_holder()
     if holder and holder.get("pid") and pid_alive(int(holder["pid"])) and holder.get("pid") != os.getpid():
-        found.append(Finding("lock", WARN, f"held by pid {holder['pid']} ({holder.get('command')})"))
+        found.append(Check("lock", WARN, f"held by pid {holder['pid']} ({holder.get('command')})"))
     else:
-        found.append(Finding("lock", OK, "no other asrctl run"))
+        found.append(Check("lock", OK, "no other asrctl run"))
     last = Journal(app.paths.state_dir).last()
     if last and last.get("status") == "running" and not pid_alive(int(last.get("pid") or 0)):
         found.append(
-            Finding("last run", WARN, f"{last.get('command')} started {last.get('started')} was interrupted",
-                    "The next install/upgrade/uninstall cleans up after it.")
+            Check("last run", WARN, f"{last.get('command')} started {last.get('started')} was interrupted",
+                  remedy="The next install/upgrade/uninstall cleans up after it.")
         )  # fmt: skip
     reboot = backend.pending_reboot()
     if reboot:
-        found.append(Finding("reboot", WARN, reboot))
+        found.append(Check("reboot", WARN, reboot))
 
     if agent is None:
-        found.append(Finding("agent", OK, "not installed"))
+        found.append(Check("agent", OK, "not installed"))
     else:
         down = [s.name for s in backend.services(agent) if not s.running]
         reg = f"registered with {agent.cs_endpoint}" if agent.registered else "not registered"
-        found.append(Finding("agent", WARN if down or not agent.registered else OK,
+        found.append(Check("agent", WARN if down or not agent.registered else OK,
                              f"{agent.version} in {agent.install_dir}, {reg}"
                              + (f"; not running: {', '.join(down)}" if down else "")))  # fmt: skip
 
@@ -134,7 +114,7 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
         state = f"{what} {vm.version or ''} installed, {'running' if vm.running else 'not running'}".replace("  ", " ")
     else:
         state = f"{what} not installed" if vm.installed is False else f"{what}: cannot tell"
-    found.append(Finding("Azure VM agent", OK if vm.installed else WARN, "; ".join([state, *vm.notes])))
+    found.append(Check("Azure VM agent", OK if vm.installed else WARN, "; ".join([state, *vm.notes])))
 
     result.data["checks"] = [f.as_json() for f in found]
     if endpoint:
@@ -144,11 +124,9 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
 
         checks = check_cs(parse_endpoint(endpoint), ps_port=ps_port, timeout=timeout, fingerprint=fingerprint)
         result.data["connectivity"] = to_json(checks)
-        for c in checks:
-            found.append(Finding(f"network: {c.name}", c.status if c.status != "skipped" else OK, c.detail,
-                                 c.remedy, c.code))  # fmt: skip
+        found.extend(replace(c, name=f"network: {c.name}") for c in checks)  # a check that did not run says why
 
-    app.out.table("Doctor", ["check", "result", "detail"], [(f.name, _mark(f.status), f.detail) for f in found])
+    app.out.table("Doctor", ["check", "result", "detail"], [(f.name, f.status.mark, f.detail) for f in found])
     for f in found:
         if f.status != OK and f.remedy:
             app.out.info(f"  {f.name}: {f.remedy}")
@@ -159,12 +137,9 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
         error = AsrctlError(failed.code or "ASRCTL-E084", f"doctor: {failed.name}: {failed.detail}", failed.remedy)
         app.out.error(error.code, error.message)
         raise Reported(error, result)
-    app.out.success("all checks passed" if all(f.status == OK for f in found) else "no blocking problem found")
+    clean = all(f.status in (OK, SKIPPED) for f in found)
+    app.out.success("all checks passed" if clean else "no blocking problem found")
     return result
-
-
-def _mark(status: str) -> str:
-    return {OK: "✓ ok", WARN: "! warn", FAIL: "✗ FAIL"}.get(status, status)
 
 
 # --- logs collect ------------------------------------------------------------------------------------------

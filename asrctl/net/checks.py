@@ -1,16 +1,19 @@
-"""One check's result, and what verbs do with a list of them: the JSON, the table, the catalogue error.
+"""One check's result — for the network checks and for every other line of ``doctor`` — and what verbs do with a
+list of them: the JSON, the table, the catalogue error.
 
 Each step of the path (name, proxy, TCP, TLS, process server) is one ``Check`` with a status (ok / warn / fail /
-skipped), a line for people, a remedy and data for ``--json``. ``raise_for`` turns the first failure into the
-catalogue error (exit 8); ``render`` prints the table; ``is_transient`` says which failures a retry
-(asrctl.system.retry) may cure.
+skipped), a line for people, a remedy and data for ``--json``; ``doctor`` adds its own (privileges, platform,
+bundle, disk, ...) of the same type. A check that did not run is ``skipped`` and its detail says why, never "ok".
+``raise_for`` turns the first failure into the catalogue error (exit 8); ``render`` prints the table;
+``is_transient`` says which failures a retry (asrctl.system.retry) may cure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from asrctl.errors import AsrctlError
 
@@ -18,9 +21,30 @@ if TYPE_CHECKING:
     from asrctl.output import Output
 
 
-OK, WARN, FAIL, SKIPPED = "ok", "warn", "fail", "skipped"
-STATUSES = (OK, WARN, FAIL, SKIPPED)
-SEVERITY = {SKIPPED: 0, OK: 0, WARN: 1, FAIL: 2}
+class Status(StrEnum):
+    """A check's outcome. A ``str``: it compares equal to "ok", "warn", ... and goes into JSON as such."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIPPED = "skipped"
+
+    @property
+    def mark(self) -> str:
+        """The result column of every table that shows checks."""
+        return _MARKS[self]
+
+    @property
+    def severity(self) -> int:
+        """For "the worst of these": a skipped check is no worse than one that passed."""
+        return _SEVERITY[self]
+
+
+OK, WARN, FAIL, SKIPPED = Status.OK, Status.WARN, Status.FAIL, Status.SKIPPED
+STATUSES = tuple(Status)
+_MARKS = {OK: "✓ ok", WARN: "! warn", FAIL: "✗ FAIL", SKIPPED: "– skipped"}
+_SEVERITY = {SKIPPED: 0, OK: 0, WARN: 1, FAIL: 2}
+
 E_UNREACHABLE = "ASRCTL-E082"
 E_CERTIFICATE = "ASRCTL-E083"
 E_CONNECTIVITY = "ASRCTL-E084"
@@ -39,30 +63,38 @@ CURL_PEER_CERT = "(60) Peer certificate cannot be authenticated"
 
 @dataclass
 class Check:
-    """One row of the table and one object of the JSON list. ``ok`` is false exactly when ``status`` is fail;
-    ``code`` is the catalogue code a failure raises."""
+    """One row of a table and one object of a JSON list.
+
+    ``ok`` is false exactly when the status is fail (it is derived, so it cannot contradict the status);
+    ``target`` is what was checked (``host:port``), None for a check of this machine; ``remedy`` says what to do
+    about a warning or failure; ``code`` is the catalogue code a failure raises; ``data`` holds facts for
+    ``--json``.
+    """
 
     name: str
-    target: str
-    ok: bool
-    status: str
+    status: Status
     detail: str
+    target: str | None = None
     remedy: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
     code: str | None = None
+    data: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown check status {self.status!r}")
-        if self.ok != (self.status != FAIL):
-            raise ValueError(f"check {self.name}: ok={self.ok} contradicts status {self.status!r}")
+        try:
+            self.status = Status(self.status)
+        except ValueError:
+            raise ValueError(f"unknown check status {self.status!r}") from None
 
-    def as_json(self) -> dict[str, Any]:
+    @property
+    def ok(self) -> bool:
+        return self.status is not FAIL
+
+    def as_json(self) -> dict[str, object]:
         return {
             "name": self.name,
             "target": self.target,
             "ok": self.ok,
-            "status": self.status,
+            "status": str(self.status),
             "detail": self.detail,
             "remedy": self.remedy,
             "code": self.code,
@@ -70,20 +102,27 @@ class Check:
         }
 
 
+def worst(checks: Iterable[Check]) -> Status:
+    """The most severe status among ``checks`` (ok for none)."""
+    return max((c.status for c in checks), key=lambda s: s.severity, default=OK)
+
+
 def new_check(
     name: str,
     target: str,
-    status: str,
+    status: Status,
     detail: str,
     remedy: str | None = None,
     code: str | None = None,
-    **data: Any,
+    **data: object,
 ) -> Check:
-    return Check(name, target, status != FAIL, status, detail, remedy, data, code if status == FAIL else None)
+    """A network check: ``code`` is kept only for a failure (a warning raises nothing)."""
+    return Check(name, status, detail, target, remedy, code if status == FAIL else None, data)
 
 
 def skipped(name: str, target: str, why: str) -> Check:
-    return new_check(name, target, SKIPPED, why)
+    """A check that did not run, and why."""
+    return Check(name, SKIPPED, why, target)
 
 
 LABELS = {
@@ -93,14 +132,13 @@ LABELS = {
     "cs_tls": "TLS certificate",
     "ps_tcp": "process server TCP",
 }
-MARKS = {OK: "✓ ok", WARN: "! warn", FAIL: "✗ FAIL", SKIPPED: "– skipped"}
 
 
 def label(check: Check) -> str:
     return LABELS.get(check.name, check.name)
 
 
-def to_json(checks: Iterable[Check]) -> list[dict[str, Any]]:
+def to_json(checks: Iterable[Check]) -> list[dict[str, object]]:
     """The list ``--json`` carries (under ``data.connectivity``, say)."""
     return [c.as_json() for c in checks]
 
@@ -135,7 +173,7 @@ def raise_for(checks: Iterable[Check]) -> None:
 
 def render(out: Output, checks: Sequence[Check]) -> None:
     """The table on stderr, then what to do about each warning and failure."""
-    rows = [(label(c), c.target, MARKS[c.status], c.detail) for c in checks]
+    rows = [(label(c), c.target or "", c.status.mark, c.detail) for c in checks]
     out.table("Connectivity", ["check", "endpoint", "result", "detail"], rows)
     for check in checks:
         if check.status == WARN and check.remedy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from asrctl.net.checks import (
     CURL_COULDNT_CONNECT,
@@ -149,5 +150,5 @@ def _ps_result(check: Check, strict: bool) -> Check:
         return check
     remedy = (check.remedy or "") + " Replication data goes to the process server on this port once protection is on."
     if strict:
-        return new_check(check.name, check.target, FAIL, check.detail, remedy, E_CONNECTIVITY, **check.data)
-    return new_check(check.name, check.target, WARN, check.detail, remedy, **check.data)
+        return replace(check, remedy=remedy, code=E_CONNECTIVITY)
+    return replace(check, status=WARN, remedy=remedy, code=None)

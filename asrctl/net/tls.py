@@ -24,10 +24,11 @@ from asrctl.net.checks import (
     E_UNREACHABLE,
     FAIL,
     OK,
-    SEVERITY,
     WARN,
     Check,
+    Status,
     new_check,
+    worst,
 )
 from asrctl.net.endpoint import Endpoint, colon_hex
 from asrctl.net.proxy import ProxyError
@@ -205,10 +206,10 @@ def tls_check(
     data["name_matches"] = name_ok
 
     findings = _assess(ep, cert, hs, fingerprint, pin, pinned, verdict, name_ok, ca_bundle, data.get("parse_error"))
-    data["findings"] = [{"status": f.status, "reason": f.reason, "text": f.text} for f in findings]
-    status = max((f.status for f in findings), key=SEVERITY.__getitem__, default=OK)
+    data["findings"] = [{"status": str(f.status), "reason": f.name, "text": f.detail} for f in findings]
+    status = worst(findings)
     top = [f for f in findings if f.status == status]
-    facts = [f.text for f in sorted(findings, key=lambda f: -SEVERITY[f.status])]
+    facts = [f.detail for f in sorted(findings, key=lambda f: -f.status.severity)]
     if cert is not None:
         facts.append(f"subject {cert.subject or '(empty)'}")
         if not cert.self_signed:
@@ -218,18 +219,14 @@ def tls_check(
     facts.append(f"SHA-256 {fingerprint}")
     remedy = next((f.remedy for f in top if f.remedy), None) if status != OK else None
     if status != OK:
-        data["reason"] = top[0].reason
+        data["reason"] = top[0].name
     code = next((f.code for f in top if f.code), E_CERTIFICATE) if status == FAIL else None
     return new_check("cs_tls", target, status, "; ".join(facts), remedy, code, **data)
 
 
-@dataclass
-class _Finding:
-    status: str
-    reason: str
-    text: str
-    remedy: str | None = None
-    code: str | None = None
+def _finding(status: Status, reason: str, text: str, remedy: str | None = None, code: str | None = None) -> Check:
+    """One thing the certificate check found: a check of its own, named by its reason token."""
+    return Check(reason, status, text, remedy=remedy, code=code)
 
 
 def _assess(
@@ -243,12 +240,12 @@ def _assess(
     name_ok: bool | None,
     ca_bundle: str | None,
     parse_error: str | None,
-) -> list[_Finding]:
+) -> list[Check]:
     """What the certificate means for registration; see docs/CONNECTIVITY.md for why each is warn or fail."""
-    out: list[_Finding] = []
+    out: list[Check] = []
     if pinned is False:
         out.append(
-            _Finding(
+            _finding(
                 FAIL,
                 "pin_mismatch",
                 f"the certificate is not the pinned one (pinned {pin})",
@@ -261,7 +258,7 @@ def _assess(
     now = datetime.now(UTC)
     if cert is None:
         out.append(
-            _Finding(
+            _finding(
                 WARN,
                 "unreadable",
                 f"could not read the certificate ({parse_error}), so its dates and names were not checked",
@@ -274,7 +271,7 @@ def _assess(
             "" if cert is None else f" on {cert.not_after:%Y-%m-%d %H:%M} UTC ({(now - cert.not_after).days} days ago)"
         )
         out.append(
-            _Finding(
+            _finding(
                 FAIL,
                 "expired",
                 f"the certificate expired{when}: this is the documented cause of the configurator's "
@@ -287,7 +284,7 @@ def _assess(
         )
     elif cert is not None and now < cert.not_before:
         out.append(
-            _Finding(
+            _finding(
                 FAIL,
                 "not_yet_valid",
                 f"the certificate is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC: this machine's clock is "
@@ -299,7 +296,7 @@ def _assess(
     elif cert is not None and cert.not_after - now < timedelta(days=EXPIRY_WARN_DAYS):
         days = (cert.not_after - now).days
         out.append(
-            _Finding(
+            _finding(
                 WARN,
                 "expires_soon",
                 f"the certificate expires in {days} days",
@@ -309,7 +306,7 @@ def _assess(
         )
     if hs.legacy:
         out.append(
-            _Finding(
+            _finding(
                 WARN,
                 "legacy_tls",
                 f"the server only negotiates {hs.version}, which current TLS defaults refuse; registration may fail "
@@ -319,16 +316,16 @@ def _assess(
             )
         )
     if pinned:
-        out.append(_Finding(OK, "pinned", "matches the pinned fingerprint"))
+        out.append(_finding(OK, "pinned", "matches the pinned fingerprint"))
     elif verdict.trusted:
-        out.append(_Finding(OK, "trusted", f"trusted by {ca_bundle or 'the system CA store'}"))
+        out.append(_finding(OK, "trusted", f"trusted by {ca_bundle or 'the system CA store'}"))
     elif verdict.trusted is False:
         if cert is not None and cert.self_signed:
             why = "self-signed; expected for a configuration server"
         else:
             why = f"its issuer is not trusted: {verdict.error}"
         out.append(
-            _Finding(
+            _finding(
                 WARN,
                 "untrusted",
                 f"not trusted by {ca_bundle or 'this machine'} ({why})",
@@ -338,7 +335,7 @@ def _assess(
         )
     elif not hs.legacy:
         out.append(
-            _Finding(
+            _finding(
                 WARN,
                 "unverified",
                 f"trust could not be checked: {verdict.error}",
@@ -350,10 +347,10 @@ def _assess(
         names = ", ".join(cert.names) if cert is not None and cert.names else "no name"
         text = f"the certificate is for {names}, not {ep.host}"
         if pinned:
-            out.append(_Finding(OK, "name_mismatch", text))
+            out.append(_finding(OK, "name_mismatch", text))
         else:
             out.append(
-                _Finding(
+                _finding(
                     WARN,
                     "name_mismatch",
                     text,

@@ -14,6 +14,9 @@ def test_doctor_reports_every_check_and_fails_on_a_missing_bundle(sandbox: Sandb
     checks = {c["name"]: c["status"] for c in r.json["data"]["checks"]}
     assert checks["platform"] == "ok" and checks["bundle"] == "fail" and checks["disk space"] == "ok"
     assert r.json["error"]["code"] == "ASRCTL-E020"
+    bundle = next(c for c in r.json["data"]["checks"] if c["name"] == "bundle")
+    assert {k: bundle[k] for k in ("status", "code", "ok")} == {"status": "fail", "code": "ASRCTL-E020", "ok": False}
+    assert "--bundle-dir" in bundle["remedy"]
     assert sandbox.files() == before, "doctor must not change anything"
 
 
@@ -27,6 +30,9 @@ def test_doctor_with_the_configuration_server(sandbox: Sandbox, cs) -> None:
     down = sandbox.asrctl("--json", "doctor", "--cs-endpoint", cs.endpoint, "--connect-timeout", "1")
     assert down.returncode == 8
     assert down.json["error"]["code"] == "ASRCTL-E082"
+    # The TLS check could not run: the table says so and why, never "ok".
+    tls_row = " ".join(line for line in down.stderr.splitlines() if "network: cs_tls" in line)
+    assert "– skipped" in tls_row and "not tried" in tls_row and "✓ ok" not in tls_row
 
 
 def test_logs_collect_is_redacted(sandbox: Sandbox, cs) -> None:

@@ -16,19 +16,22 @@ from helpers_tls import (
 )
 
 from asrctl.errors import AsrctlError
-from asrctl.net.checks import Check, is_transient, render, to_json
+from asrctl.net.checks import Check, Status, is_transient, render, to_json, worst
 from asrctl.net.preflight import check_cs
 from asrctl.output import Output
 
 # --- Check ------------------------------------------------------------------------------------------------
 
 
-def test_check_rejects_contradictions_and_serialises() -> None:
-    with pytest.raises(ValueError, match="contradicts"):
-        Check("x", "h:1", True, "fail", "d")
+def test_check_cannot_contradict_itself_and_serialises() -> None:
+    # ``ok`` follows the status (it used to be a field that had to agree with it): a failure is never ok.
+    assert [Check("x", s, "d").ok for s in ("ok", "warn", "fail", "skipped")] == [True, True, False, True]
+    with pytest.raises(TypeError):
+        Check("x", "fail", "d", ok=True)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="unknown check status"):
-        Check("x", "h:1", True, "fine", "d")
-    check = Check("x", "h:1", True, "warn", "d", "r", {"k": 1})
+        Check("x", "fine", "d")  # type: ignore[arg-type]
+    check = Check("x", "warn", "d", target="h:1", remedy="r", data={"k": 1})
+    assert check.status is Status.WARN and check.status == "warn"
     assert check.as_json() == {
         "name": "x",
         "target": "h:1",
@@ -39,6 +42,15 @@ def test_check_rejects_contradictions_and_serialises() -> None:
         "code": None,
         "data": {"k": 1},
     }
+    assert json.loads(json.dumps(check.as_json()))["status"] == "warn"
+
+
+def test_one_mark_per_status() -> None:
+    """The connectivity table and doctor's show a status the same way; a check that did not run is never "ok"."""
+    assert [s.mark for s in Status] == ["✓ ok", "! warn", "✗ FAIL", "– skipped"]
+    assert worst([]) is Status.OK
+    assert worst([Check("a", "skipped", "why"), Check("b", "ok", "")]).severity == Status.OK.severity
+    assert worst([Check("a", "ok", ""), Check("b", "fail", ""), Check("c", "warn", "")]) is Status.FAIL
 
 
 # --- output -----------------------------------------------------------------------------------------------
@@ -47,7 +59,7 @@ def test_check_rejects_contradictions_and_serialises() -> None:
 def test_render_table_and_remedies(capsys, serve, tmp_path, closed) -> None:
     server = tls_server(serve, tmp_path, self_signed("CS01"))
     checks = check_cs(server.endpoint, ps_port=closed.port, timeout=FAST, strict_ps=True)
-    checks.append(Check("cs_tcp", "[fe80::1]:443", True, "ok", "[bold]not markup[/bold]"))
+    checks.append(Check("cs_tcp", "ok", "[bold]not markup[/bold]", target="[fe80::1]:443"))
     render(Output(color=False), checks)
     err = " ".join(capsys.readouterr().err.split())
     assert "Connectivity" in err and "TLS certificate" in err and "! warn" in err and "✗ FAIL" in err
