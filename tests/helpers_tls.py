@@ -253,6 +253,11 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
         owner: ConnectProxy = self.server.owner  # type: ignore[attr-defined]
         sock: socket.socket = self.request
         sock.settimeout(5)
+        if owner.context is not None:  # an https:// proxy: TLS to the proxy first, CONNECT inside it
+            try:
+                sock = owner.context.wrap_socket(sock, server_side=True)
+            except (OSError, ssl.SSLError):
+                return  # a client that does not trust us, or does not speak TLS
         head = b""
         try:
             while b"\r\n\r\n" not in head:
@@ -260,6 +265,9 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
                 if not chunk:
                     return
                 head += chunk
+                if not head[:1].isalpha():  # not HTTP (a TLS handshake to a plain proxy): as squid does
+                    sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    return
         except OSError:
             return
         lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
@@ -292,9 +300,12 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
 
 
 def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Bytes both ways until either side closes. ``a`` may be TLS (an https:// proxy): what it has already
+    decrypted does not make its socket readable, so ``pending()`` is asked first."""
     try:
         while True:
-            readable, _, _ = select.select([a, b], [], [], 5)
+            pending = [a] if isinstance(a, ssl.SSLSocket) and a.pending() else []
+            readable = pending or select.select([a, b], [], [], 5)[0]
             if not readable:
                 return
             for src in readable:
@@ -310,17 +321,24 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
 
 class ConnectProxy(Loopback):
     """An HTTP CONNECT proxy. ``mode``: "ok" tunnels (to loopback only), "forbidden" answers 403, "close" hangs
-    up without a word, "auth" wants ``Proxy-Authorization: <expect_auth>``."""
+    up without a word, "auth" wants ``Proxy-Authorization: <expect_auth>``. With ``tls`` (a certificate and key)
+    it is an https:// proxy: the client speaks TLS to it, and the CONNECT and the tunnel run inside that TLS."""
 
-    def __init__(self, mode: str = "ok", expect_auth: str | None = None) -> None:
+    def __init__(
+        self, mode: str = "ok", expect_auth: str | None = None, *, tls: CertPair | None = None, tmp_dir: Any = None
+    ) -> None:
         self.mode = mode
         self.expect_auth = expect_auth
         self.log = ProxyLog()
+        self.context: ssl.SSLContext | None = None
+        if tls is not None:
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.configure(self.context, tmp_dir)
         super().__init__(_ProxyHandler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.context else 'http'}://127.0.0.1:{self.port}"
 
 
 # --- running the checks against these servers ----------------------------------------------------------

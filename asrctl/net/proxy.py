@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
-import re
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from asrctl.net.checks import E_CONNECTIVITY, FAIL, OK, WARN, Check, new_check
 from asrctl.net.endpoint import Endpoint
 from asrctl.net.tcp import net_reason
+
+if TYPE_CHECKING:
+    import ssl
 
 
 def proxy_for(endpoint: Endpoint, proxies: Mapping[str, str] | None = None) -> str | None:
@@ -97,62 +99,84 @@ class ProxyError(OSError):
 
 
 def open_tunnel(proxy: str, target: Endpoint, timeout: float) -> socket.socket:
-    """A TCP tunnel to ``target`` through an HTTP(S) proxy (CONNECT). Raises ProxyError when the proxy refuses,
-    OSError when it cannot be reached."""
+    """A tunnel to ``target`` through an HTTP(S) proxy (CONNECT): the socket to speak TLS to ``target`` over.
+
+    For an ``https://`` proxy that socket is itself a TLS connection to the proxy (an ``ssl.SSLSocket``): the
+    TLS to ``target`` must then run inside it (``tls.start_tls``). The proxy's certificate is checked against the
+    system CA store and its name, as requests does. Raises ProxyError when the proxy refuses or its TLS fails,
+    OSError when it cannot be reached.
+    """
     scheme, host, port, auth = split_proxy(proxy)
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         if scheme == "https":
-            import ssl
-
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        authority = f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
-        request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: asrctl\r\n"
-        if auth:
-            request += f"Proxy-Authorization: {auth}\r\n"
-        sock.sendall((request + "\r\n").encode("ascii"))
-        try:
-            head = _read_head(sock)
-        except TimeoutError:
-            raise ProxyError(
-                "proxy_timeout", f"the proxy did not answer CONNECT to {authority} within {timeout:g} s"
-            ) from None
-        if not head:
-            raise ProxyError("proxy_closed", "the proxy closed the connection without answering CONNECT")
-        status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-        match = re.match(r"HTTP/\d(?:\.\d)?\s+(\d{3})\s*(.*)", status_line)
-        if not match:
-            raise ProxyError("proxy_error", f"the proxy answered CONNECT with {status_line[:80]!r}")
-        status = int(match.group(1))
-        if 200 <= status < 300:
-            return sock
-        words = f"{status} {match.group(2)}".strip()
-        if status == 407:
-            raise ProxyError("proxy_auth", f"the proxy wants authentication ({words})", status)
-        if status in (502, 503, 504):
-            raise ProxyError("proxy_upstream", f"the proxy could not reach {authority} ({words})", status)
-        raise ProxyError("proxy_refused", f"the proxy refused CONNECT to {authority} ({words})", status)
+            sock = _tls_to_proxy(sock, host, redact_url(proxy))
+        _connect(sock, target, auth, timeout)
+        return sock
     except BaseException:
         sock.close()
         raise
 
 
-def _read_head(sock: socket.socket, limit: int = 65536) -> bytes:
-    """The response head, read a byte at a time so nothing of the tunnel after it is consumed."""
-    head = bytearray()
-    while not head.endswith(b"\r\n\r\n"):
-        if len(head) >= limit:
-            raise ProxyError("proxy_error", "the proxy's answer to CONNECT is too long")
-        try:
-            byte = sock.recv(1)
-        except (ConnectionResetError, ConnectionAbortedError):
-            byte = b""
-        if not byte:
-            if head:
-                raise ProxyError("proxy_closed", "the proxy closed the connection in the middle of its answer")
-            return b""
-        head += byte
-    return bytes(head)
+def proxy_context() -> ssl.SSLContext:
+    """How an https:// proxy's own certificate is checked: the system CA store, with its name (the capture
+    handshake and the verified request use the same)."""
+    import ssl
+
+    return ssl.create_default_context()
+
+
+def _tls_to_proxy(sock: socket.socket, host: str, shown: str) -> socket.socket:
+    import ssl
+
+    try:
+        return proxy_context().wrap_socket(sock, server_hostname=host)
+    except ssl.SSLCertVerificationError as exc:
+        why = exc.verify_message or exc.reason or str(exc)
+        raise ProxyError(
+            "proxy_tls", f"the proxy {shown} presents a certificate this machine does not trust ({why})"
+        ) from None
+    except ssl.SSLError as exc:
+        raise ProxyError("proxy_tls", f"no TLS with the proxy {shown} ({exc.reason or exc})") from None
+    except TimeoutError:  # connected, but no TLS answer: most likely a plain HTTP proxy waiting for a request
+        raise ProxyError("proxy_tls", f"no TLS with the proxy {shown} (no answer to the TLS handshake)") from None
+
+
+def _connect(sock: socket.socket, target: Endpoint, auth: str | None, timeout: float) -> None:
+    """Send CONNECT and read the answer with the standard library's HTTP response parser."""
+    import http.client
+
+    from asrctl import __version__
+
+    authority = str(target)  # host:port, [v6]:port
+    request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: asrctl/{__version__}\r\n"
+    if auth:
+        request += f"Proxy-Authorization: {auth}\r\n"
+    sock.sendall((request + "\r\n").encode("ascii"))
+    response = http.client.HTTPResponse(sock, method="CONNECT")
+    try:
+        response.begin()
+    except TimeoutError:
+        raise ProxyError(
+            "proxy_timeout", f"the proxy did not answer CONNECT to {authority} within {timeout:g} s"
+        ) from None
+    except (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAbortedError):
+        raise ProxyError("proxy_closed", "the proxy closed the connection without answering CONNECT") from None
+    except http.client.HTTPException as exc:
+        raise ProxyError(
+            "proxy_error", f"the proxy answered CONNECT with something that is not HTTP ({exc!r})"
+        ) from None
+    finally:
+        response.close()  # the parser's buffer only; the socket stays open for the tunnel
+    status = response.status
+    if 200 <= status < 300:
+        return
+    words = f"{status} {response.reason}".strip()
+    if status == 407:
+        raise ProxyError("proxy_auth", f"the proxy wants authentication ({words})", status)
+    if status in (502, 503, 504):
+        raise ProxyError("proxy_upstream", f"the proxy could not reach {authority} ({words})", status)
+    raise ProxyError("proxy_refused", f"the proxy refused CONNECT to {authority} ({words})", status)
 
 
 def proxy_check(ep: Endpoint, proxy: str, timeout: float) -> Check:
@@ -169,6 +193,12 @@ def proxy_check(ep: Endpoint, proxy: str, timeout: float) -> Check:
             remedy = (
                 f"The proxy cannot reach {ep.host} port {ep.port}: check that the configuration server is up and "
                 f"that the proxy may connect to it, {no_proxy_hint}"
+            )
+        elif exc.reason == "proxy_tls":
+            remedy = (
+                f"HTTPS_PROXY names an https:// proxy, so asrctl speaks TLS to it and checks its certificate against "
+                f"this machine's CA store: if the proxy expects plain HTTP, write http://; if its certificate comes "
+                f"from a private CA, add that CA to the system store; {no_proxy_hint}"
             )
         elif exc.reason == "proxy_refused":
             remedy = (

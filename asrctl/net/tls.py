@@ -38,6 +38,8 @@ from asrctl.net.trust import Verdict, verify
 if TYPE_CHECKING:
     import ssl
 
+    from urllib3.util.ssltransport import SSLTransport
+
 
 # The portal and the e-mail notices start two months before a configuration server certificate expires.
 EXPIRY_WARN_DAYS = 60
@@ -103,7 +105,7 @@ def _handshake(ep: Endpoint, opener: Callable[[], socket.socket], timeout: float
     sock = opener()
     sock.settimeout(timeout)
     try:
-        with ctx.wrap_socket(sock, server_hostname=None if ep.is_ip else ep.host) as tls:
+        with start_tls(sock, ctx, None if ep.is_ip else ep.host) as tls:
             der = tls.getpeercert(binary_form=True)
             cipher = tls.cipher()
             version = tls.version() or "?"
@@ -112,6 +114,23 @@ def _handshake(ep: Endpoint, opener: Callable[[], socket.socket], timeout: float
     if not der:
         raise _TLSFailure("tls_error", "the server sent no certificate", E_CONNECTIVITY)
     return _Handshake(der, version, cipher[0] if cipher else "?", legacy)
+
+
+def start_tls(sock: socket.socket, ctx: ssl.SSLContext, server_hostname: str | None) -> ssl.SSLSocket | SSLTransport:
+    """TLS with the server over ``sock``: a TCP connection, or a tunnel through a proxy.
+
+    Through an https:// proxy the tunnel already is a TLS connection (to the proxy), and ``ssl`` cannot wrap an
+    ``SSLSocket`` again: the server's first answer would be read as the proxy's (OpenSSL's UNEXPECTED_MESSAGE).
+    urllib3's ``SSLTransport`` — what requests uses for the same case — runs the inner TLS in memory and sends
+    its records through the outer one.
+    """
+    import ssl
+
+    from urllib3.util.ssltransport import SSLTransport
+
+    if isinstance(sock, ssl.SSLSocket):
+        return SSLTransport(sock, ctx, server_hostname=server_hostname)
+    return ctx.wrap_socket(sock, server_hostname=server_hostname)
 
 
 def _tls_failure(exc: BaseException, ep: Endpoint, timeout: float) -> _TLSFailure:

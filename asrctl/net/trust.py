@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from asrctl.errors import AsrctlError
 from asrctl.net.checks import os_text, short
 from asrctl.net.endpoint import Endpoint
+from asrctl.net.proxy import proxy_context
 
 if TYPE_CHECKING:
     import ssl
@@ -47,6 +48,7 @@ def verify(ep: Endpoint, timeout: float, trust: ssl.SSLContext, proxy: str | Non
 
         def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
             kwargs["ssl_context"] = trust
+            kwargs["proxy_ssl_context"] = proxy_context()  # an https:// proxy's own certificate
             return super().proxy_manager_for(*args, **kwargs)
 
         def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
