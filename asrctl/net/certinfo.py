@@ -13,7 +13,6 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -46,7 +45,7 @@ class CertInfo:
             return self.dns_names + self.ip_addresses
         return (self.common_name,) if self.common_name else ()
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         now = datetime.now(UTC)
         return {
             "subject": self.subject,

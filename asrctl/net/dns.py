@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from asrctl.net.checks import E_UNREACHABLE, FAIL, OK, WARN, Check, new_check, os_text
 from asrctl.net.endpoint import Endpoint, as_ip
@@ -21,22 +20,23 @@ def lookup(host: str, port: int, timeout: float, resolve: Callable[[str, int], S
     and stop waiting after ``timeout``."""
     if as_ip(host) is not None:
         return [host]
-    box: dict[str, Any] = {}
+    addresses: list[str] = []
+    errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            box["addresses"] = list(resolve(host, port))
+            addresses.extend(resolve(host, port))
         except BaseException as exc:  # handed to the caller
-            box["error"] = exc
+            errors.append(exc)
 
     worker = threading.Thread(target=run, name=f"resolve {host}", daemon=True)
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
         raise TimeoutError(f"no answer from the name servers within {timeout:g} s")
-    if "error" in box:
-        raise box["error"]
-    return list(dict.fromkeys(box["addresses"]))
+    if errors:
+        raise errors[0]
+    return list(dict.fromkeys(addresses))
 
 
 def dns_check(

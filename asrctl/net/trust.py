@@ -52,7 +52,7 @@ def verify(ep: Endpoint, timeout: float, trust: ssl.SSLContext, proxy: str | Non
             return super().proxy_manager_for(*args, **kwargs)
 
         def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            super().cert_verify(conn, url, verify, cert)
+            super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
             conn.ca_certs = None
             conn.ca_cert_dir = None
 

@@ -76,7 +76,7 @@ def backoff(
     rand: Callable[[], float] = random.random,
 ) -> float:
     """The wait after failed attempt ``attempt`` (1-based), before the total budget is applied."""
-    delay = min(max_delay, base_delay * 2 ** (attempt - 1))
+    delay: float = min(max_delay, base_delay * 2.0 ** (attempt - 1))
     if jitter:
         delay *= 1 + jitter * (2 * rand() - 1)  # spreading load, not security
     return delay
