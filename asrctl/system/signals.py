@@ -75,8 +75,8 @@ def shielded(deliver: bool = True) -> Iterator[list[int]]:
         failed = True
         raise
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
         if pending and deliver and not failed:
             if signal.SIGTERM in pending and hasattr(signal, "SIGTERM"):
                 raise Terminated
