@@ -51,7 +51,7 @@ $(BSTAMP): $(STAMP) setup.cfg
 	touch $(BSTAMP)
 
 binary: $(BSTAMP) ## Build dist/asrctl, one file, glibc-independent
-	$(PY) scripts/build_binary.py
+	PYTHONPATH=scripts $(PY) -m binary
 
 test-binary: binary ## Build the binary and run its smoke tests
 	ASRCTL_TEST_BINARY=dist/asrctl ASRCTL_TEST_REBUILD=1 $(PY) -m pytest -q tests/binary

@@ -6,8 +6,8 @@
 
 Pairs, each run interleaved (a, b, a, b, ...) after two warm-up runs, median wall time of each:
 
-- ``dist/asrctl --version`` against the floor: a hello-world click app (scripts/hello_click.py) frozen exactly
-  the same way -- same spec, staticx, launcher (``scripts/build_binary.py --app hello``, built here if missing);
+- ``dist/asrctl --version`` against the floor: a hello-world click app (scripts/binary/hello_click.py) frozen
+  exactly the same way -- same spec, staticx, launcher (``python -m binary --app hello``, built here if missing);
 - ``python -m asrctl --version`` against ``python -c "import click"``;
 - for information: ``dist/asrctl --help`` against ``hello --help``, and each stage of the binary on its own, to
   show where the time goes (PyInstaller alone needs this host's glibc; staticx adds the C library; the launcher
@@ -37,11 +37,12 @@ TARGET = 1.3
 
 
 def ensure_hello() -> Path:
-    sources = [REPO / "scripts" / n for n in ("hello_click.py", "asrctl.spec", "build_binary.py")]
+    sources = [p for p in (REPO / "scripts" / "binary").iterdir() if p.is_file()]
     if HELLO.is_file() and HELLO.stat().st_mtime >= max(p.stat().st_mtime for p in sources):
         return HELLO
-    print("building the floor app (scripts/build_binary.py --app hello) ...", flush=True)
-    subprocess.run([sys.executable, str(REPO / "scripts" / "build_binary.py"), "--app", "hello"], check=True)
+    print("building the floor app (python -m binary --app hello) ...", flush=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
+    subprocess.run([sys.executable, "-m", "binary", "--app", "hello"], check=True, cwd=REPO, env=env)
     return HELLO
 
 

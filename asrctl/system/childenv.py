@@ -26,7 +26,7 @@ from pathlib import Path
 SECRET_VARS = frozenset({"ASRCTL_PASSPHRASE"})
 #: The dynamic loader's variables, which the launcher keeps away from the bundle and children get back.
 LOADER_VARS = ("LD_LIBRARY_PATH", "LD_PRELOAD", "LD_AUDIT")
-#: Set by the launcher in front of the one-file binary (scripts/build_binary.py).
+#: Set by the launcher in front of the one-file binary (scripts/binary/launcher.c).
 LAUNCHER_VARS = frozenset(
     {"ASRCTL_TMPDIR_ORIG", "ASRCTL_RUNTIME_DIR", "ASRCTL_EXE", *(f"ASRCTL_{v}_ORIG" for v in LOADER_VARS)}
 )

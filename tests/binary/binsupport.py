@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NSEXEC = HERE / "nsexec.py"
 FIXTURES = REPO / "tests" / "fixtures" / "distros"
-SOURCES = [REPO / "asrctl", REPO / "platforms", REPO / "scripts" / "asrctl.spec", REPO / "scripts" / "build_binary.py"]
+SOURCES = [REPO / "asrctl", REPO / "platforms", REPO / "scripts" / "binary", REPO / "constraints" / "binary.txt"]
 PASSPHRASE = "Bin4ry-Passphrase-2c91e0"
 TAG = "UBUNTU-16.04-64"
 OLD, NEW = "9.65.7417.1", "9.66.7567.1"
@@ -34,7 +34,7 @@ def binary_path() -> Path:
 def _newest_source_mtime() -> float:
     newest = 0.0
     for src in SOURCES:
-        files = [src] if src.is_file() else [p for p in src.rglob("*") if p.suffix in (".py", ".toml")]
+        files = [src] if src.is_file() else [p for p in src.rglob("*") if p.suffix in (".py", ".toml", ".c", ".spec")]
         for f in files:
             newest = max(newest, f.stat().st_mtime)
     return newest
@@ -137,7 +137,6 @@ def in_namespace(unshare_args: list[str], spec: dict[str, Any], timeout: float =
 
 def build_bundles(out: Path, versions: list[tuple[str, str]], tag: str = TAG) -> list[Path]:
     """Simulated bundles (scripts/asrsim) and a SHA256SUMS beside them."""
-    sys.path.insert(0, str(REPO / "scripts"))
     try:
         from asrsim.bundle import build_bundle
     except ImportError:

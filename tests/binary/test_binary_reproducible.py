@@ -1,4 +1,5 @@
-"""Two builds of the same tree are byte-identical: a second build, in another directory, must equal dist/asrctl."""
+"""Two builds of the same tree (and the same lock, constraints/binary.txt) are byte-identical: a second build, in
+another directory, must equal dist/asrctl."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def test_a_second_build_is_byte_identical(exe: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
         [
             sys.executable,
-            str(REPO / "scripts" / "build_binary.py"),
+            "-m",
+            "binary",
             "--out",
             str(tmp_path / "asrctl"),
             "--work",
@@ -36,6 +38,8 @@ def test_a_second_build_is_byte_identical(exe: Path, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=900,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "byte-identical" in proc.stdout

@@ -1,6 +1,6 @@
 """The startup floor: the smallest click app, frozen exactly like asrctl.
 
-``scripts/build_binary.py --app hello`` builds it with the same spec, the same staticx step and the same launcher
+``python -m binary --app hello`` builds it with the same spec, the same staticx step and the same launcher
 as ``dist/asrctl``; ``scripts/bench_startup.py`` compares ``asrctl --version`` against ``hello --version``.
 """
 
