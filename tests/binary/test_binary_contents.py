@@ -59,3 +59,14 @@ def test_no_test_double_class(frozen: dict[str, CodeType | None]) -> None:
     }
     assert found == {}, f"test doubles frozen into the product (they belong in tests/fakes): {found}"
 
+
+def test_no_installer_records(program: Path) -> None:
+    # What pip or uv wrote while installing the lock (RECORD, INSTALLER, REQUESTED) differs with how it was
+    # installed, not with what: the spec leaves it out so that one lock gives one binary.
+    from binary.layers import pyinstaller_entries
+
+    names = list(pyinstaller_entries(program))
+    metadata = [n for n in names if ".dist-info/" in n]
+    records = [n for n in metadata if n.rsplit("/", 1)[-1] in ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")]
+    assert records == [], f"installer records frozen into the product: {records}"
+    assert any(n.endswith(".dist-info/METADATA") for n in metadata), "the metadata the code asks for must stay"
