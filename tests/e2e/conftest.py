@@ -20,12 +20,10 @@ from typing import Any
 
 import psutil
 import pytest
+from asrsim import csserver
+from asrsim.bundle import build_bundle
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from asrsim import csserver  # noqa: E402
-from asrsim.bundle import build_bundle  # noqa: E402
 
 TAG = "UBUNTU-22.04-64"
 OLD, NEW = "9.65.7417.1", "9.66.7567.1"

@@ -19,12 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+from asrsim.bundle import build_bundle
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-from asrsim.bundle import build_bundle  # noqa: E402
 
 V1 = "9.66.7567.1"
 V2 = "9.67.7789.1"
