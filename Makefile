@@ -71,7 +71,7 @@ binary: $(BSTAMP) ## Build dist/asrctl, one file, glibc-independent
 test-binary: binary ## Build the binary and run its smoke tests
 	ASRCTL_TEST_BINARY=dist/asrctl ASRCTL_TEST_REBUILD=1 $(PY) -m pytest -q tests/binary
 
-bench-startup: binary ## Startup time: dist/asrctl vs a frozen hello-world, python -m asrctl vs import click
+bench-startup: binary ## Startup: dist/asrctl vs a frozen hello-world; python -m asrctl (wheel, editable) vs import click
 	$(PY) scripts/bench_startup.py
 
 clean: ## Remove the venv, build output and caches

@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
 from asrctl import __version__
-from asrctl.app import App
-from asrctl.commands.common import Reported
 from asrctl.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AsrctlError, Spec, msi_exit
 from asrctl.output import Output, Result
+
+if TYPE_CHECKING:  # imported where used: the App brings pathlib, and `--version` needs neither
+    from asrctl.app import App
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _current: App | None = None
@@ -97,6 +99,8 @@ def cli(
 ) -> None:
     """Install, upgrade, register and remove the Azure Site Recovery Mobility Service agent."""
     global _current
+    from asrctl.app import App
+
     out = Output(json_mode=json_mode, verbosity=-1 if quiet else verbose, color=color)
     app = App(root_arg=root, bundle_dir_args=bundle_dirs, out=out, exit_codes=exit_codes)
     ctx.obj = app
@@ -162,13 +166,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             err = AsrctlError("ASRCTL-E003", "interrupted")
         return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
-    except Reported as rep:
-        out = _current.out if _current else fallback
-        out.emit(rep.result)
-        return _finish(_current, rep.error.exit_code, False, rep.error.spec)
     except AsrctlError as err:
         return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
-    except Exception as exc:  # a bug: say so, say where the log is
+    except Exception as exc:  # a failure the verb already reported, or a bug
+        from asrctl.commands.common import Reported
+
+        if isinstance(exc, Reported):
+            out = _current.out if _current else fallback
+            out.emit(exc.result)
+            return _finish(_current, exc.error.exit_code, False, exc.error.spec)
+        # a bug: say so, say where the log is
         from asrctl.system.log import LOGGER
 
         LOGGER.exception("internal error")
