@@ -168,7 +168,7 @@ def _gb(n: int) -> str:
 
 
 def digest_for(app: App, bundle: Bundle, choice: BundleChoice) -> str | None:
-    from asrctl.bundles.verify import DigestPolicy, expected_digest, unverified_warning
+    from asrctl.bundles.digest import DigestPolicy, expected_digest, unverified_warning
 
     digest, source = expected_digest(bundle.path, DigestPolicy(choice.sha256, choice.require_digest))
     if digest is None:

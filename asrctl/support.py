@@ -60,7 +60,7 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
                           remedy="Copy the bundle for this host into a bundle dir (--bundle-dir).", code="ASRCTL-E020")
                 )  # fmt: skip
             else:
-                from asrctl.bundles.verify import read_sums
+                from asrctl.bundles.digest import read_sums
 
                 sums = best.path.parent / "SHA256SUMS"
                 known = sums.is_file() and best.path.name in read_sums(sums)

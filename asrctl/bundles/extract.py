@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asrctl.bundles.verify import mismatch_error, normalize_hex
+from asrctl.bundles.digest import mismatch_error, normalize_hex
 from asrctl.errors import AsrctlError
 from asrctl.system.signals import shielded
 
@@ -196,7 +196,7 @@ def extract(
 
     With ``expected_sha256`` the digest is checked before ``dest`` appears (``ASRCTL-E030`` on a mismatch);
     without it the digest is still computed and returned, and deciding whether that is acceptable is the
-    caller's business (see :mod:`asrctl.bundles.verify`). ``dest`` ends up mode 0700.
+    caller's business (see :mod:`asrctl.bundles.digest`). ``dest`` ends up mode 0700.
     """
     bundle_path = Path(bundle_path)
     dest = Path(os.path.abspath(dest))

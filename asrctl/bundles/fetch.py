@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from asrctl.bundles.names import BundleNameError, parse
-from asrctl.bundles.verify import (
+from asrctl.bundles.digest import (
     SOURCE_OPTION,
     SUMS_NAME,
     add_sum,
@@ -37,6 +36,7 @@ from asrctl.bundles.verify import (
     sha256_file,
     unverified_warning,
 )
+from asrctl.bundles.names import BundleNameError, parse
 from asrctl.errors import AsrctlError
 from asrctl.system.retry import retry
 

@@ -82,7 +82,7 @@ def bundles_verify(
     the bundle dirs, as `sha256sum -c SHA256SUMS` would. Exits 5 when a digest does not match, or when one is
     missing and --require-digest is set.
     """
-    from asrctl.bundles.verify import verify_bundle
+    from asrctl.bundles.digest import verify_bundle
 
     app = begin(ctx)
     if bundle is not None and all_bundles:
@@ -203,7 +203,7 @@ def bundles_checksum(ctx: click.Context, directory: Path) -> Result:
     verb that uses a bundle checks it against this file.
     """
     from asrctl.bundles.catalog import scan
-    from asrctl.bundles.verify import read_sums, write_sums
+    from asrctl.bundles.digest import read_sums, write_sums
 
     app = begin(ctx)
     target = write_sums(directory, app.out)
@@ -243,8 +243,8 @@ def bundles_extract(ctx: click.Context, bundle: Path, dest: Path, sha256: str | 
     digest matches is it renamed to DEST (mode 0700). Exits 5 on a digest mismatch, an unsafe member (named)
     or a damaged file, leaving nothing behind.
     """
+    from asrctl.bundles.digest import expected_digest, unverified_warning
     from asrctl.bundles.extract import extract
-    from asrctl.bundles.verify import expected_digest, unverified_warning
 
     app = begin(ctx)
     found = _load(bundle)

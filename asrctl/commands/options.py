@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from asrctl.bundles.verify import DigestPolicy
+    from asrctl.bundles.digest import DigestPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _check_sha256(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    from asrctl.bundles.verify import normalize_hex
+    from asrctl.bundles.digest import normalize_hex
     from asrctl.errors import AsrctlError
 
     try:
@@ -55,7 +55,7 @@ def digest_options(func: F) -> F:
 
 
 def digest_policy(sha256: str | None, require_digest: bool) -> DigestPolicy:
-    """The :class:`~asrctl.bundles.verify.DigestPolicy` for the options given."""
-    from asrctl.bundles.verify import DigestPolicy
+    """The :class:`~asrctl.bundles.digest.DigestPolicy` for the options given."""
+    from asrctl.bundles.digest import DigestPolicy
 
     return DigestPolicy(sha256=sha256, require=require_digest)

@@ -100,7 +100,7 @@ class Sandbox:
     def bundle(self, version: str, tag: str = TAG, date: str = "20Sep2025", checksum: bool = True) -> Path:
         path = build_bundle(version, tag, self.bundles, date=date)
         if checksum:
-            from asrctl.bundles.verify import write_sums
+            from asrctl.bundles.digest import write_sums
 
             write_sums(self.bundles)
         return path

@@ -24,8 +24,8 @@ import trustme
 from helpers_archives import NAME, M, gz, tar_bytes
 from helpers_tls import ClosedPort, ConnectProxy
 
+from asrctl.bundles.digest import read_sums
 from asrctl.bundles.fetch import SOURCE_MIRROR, fetch_bundle
-from asrctl.bundles.verify import read_sums
 from asrctl.errors import AsrctlError
 
 PAYLOAD = gz(tar_bytes([M("install", data=b"#!/bin/sh\n", mode=0o755), M("blob", data=os.urandom(300_000))]), 1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers_archives import NAME, M, ordinary_members, write_bundle
 
-from asrctl.bundles.verify import (
+from asrctl.bundles.digest import (
     SOURCE_OPTION,
     SOURCE_SUMS,
     DigestPolicy,
@@ -140,7 +140,7 @@ def test_format_round_trips_odd_names() -> None:
     sums = {NAME: A, "odd\\name\nwith newline": B}
     text = format_sums(sums)
     assert text.splitlines()[0] == f"{A}  {NAME}"
-    from asrctl.bundles.verify import parse_sums
+    from asrctl.bundles.digest import parse_sums
 
     assert parse_sums(text, "x") == sums
 

@@ -20,7 +20,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from asrctl.errors import AsrctlError
 
@@ -36,6 +36,12 @@ READ_SIZE = 1 << 20
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
 _GNU_LINE = re.compile(r"(\\?)([0-9a-fA-F]{64}) [ *](.+)")
 _BSD_LINE = re.compile(r"(\\?)SHA256 \((.+)\) = ([0-9a-fA-F]{64})")
+
+
+class Progress(Protocol):
+    """What hashing reports to: a progress bar's handle (``Output.progress``)."""
+
+    def advance(self, n: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class VerifyOutcome:
     source: str  # where the expected digest came from, or why there was none
     verified: bool  # True only when an expected digest existed and matched
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         return {"path": str(self.path), "sha256": self.digest, "source": self.source, "verified": self.verified}
 
 
@@ -76,7 +82,7 @@ def normalize_hex(value: str) -> str:
 # --- computing ----------------------------------------------------------------------------------------------
 
 
-def sha256_file(path: Path, progress: Any = None) -> str:
+def sha256_file(path: Path, progress: Progress | None = None) -> str:
     """The SHA-256 of a file, read in 1 MB pieces; ``progress.advance(n)`` is called after each piece."""
     h = hashlib.sha256()
     buf = bytearray(READ_SIZE)
