@@ -25,8 +25,7 @@ from helpers_archives import (
     write_raw,
 )
 
-from asrctl.bundles import extract as ex
-from asrctl.bundles.extract import Extracted, Limits, extract, inflate_backend
+from asrctl.bundles.extract import Extracted, Limits, driver, extract, inflate, inflate_backend
 from asrctl.errors import AsrctlError
 
 
@@ -113,7 +112,7 @@ def test_long_names_in_gnu_and_pax_form(dirs: tuple[Path, Path], fmt: int) -> No
 
 def test_big_files_span_many_chunks(dirs: tuple[Path, Path]) -> None:
     src, out = dirs
-    big = os.urandom(ex.INFLATE_SIZE + 12345) + bytes(3 * ex.INFLATE_SIZE)
+    big = os.urandom(inflate.INFLATE_SIZE + 12345) + bytes(3 * inflate.INFLATE_SIZE)
     members = [M("a", data=b"1"), M("big.bin", data=big, mode=0o755), M("z", data=b"2" * 700)]
     bundle = write_bundle(src, members)
     got = extract(bundle, out / "b", expected_sha256=sha(bundle))
@@ -136,14 +135,14 @@ def test_many_small_files(dirs: tuple[Path, Path]) -> None:
 def test_writer_threads_keep_each_members_dependencies(dirs: tuple[Path, Path], monkeypatch, writers: int) -> None:
     """Files are spread over writer threads by directory; hardlinks across directories, files spanning chunks
     and directories created late must still come out right."""
-    monkeypatch.setattr(ex, "WRITERS", writers)
+    monkeypatch.setattr(driver, "WRITERS", writers)
     src, out = dirs
     members: list[M] = []
     for i in range(30):
         members += [
             M(f"d{i}/f", data=os.urandom(300)),
             M(f"e{i % 4}/h{i}", "hardlink", link=f"d{i}/f"),
-            M(f"d{i}/big", data=os.urandom(ex.INFLATE_SIZE // 3)),
+            M(f"d{i}/big", data=os.urandom(inflate.INFLATE_SIZE // 3)),
             M(f"d{i}/sub", "dir", mode=0o750),
             M(f"d{i}/sub/s", "symlink", link="../f"),
         ]
@@ -247,14 +246,14 @@ def test_existing_destination_is_refused_and_untouched(dirs: tuple[Path, Path]) 
 def test_destination_appearing_meanwhile_is_not_replaced(dirs: tuple[Path, Path], monkeypatch) -> None:
     src, out = dirs
     bundle = write_bundle(src, ordinary_members())
-    real = ex._Extraction.run
+    real = driver._Extraction.run
 
     def run_then_race(self):  # type: ignore[no-untyped-def]
         result = real(self)
         (out / "b").mkdir()  # an empty directory: plain rename(2) would silently replace it
         return result
 
-    monkeypatch.setattr(ex._Extraction, "run", run_then_race)
+    monkeypatch.setattr(driver._Extraction, "run", run_then_race)
     with pytest.raises(AsrctlError) as err:
         extract(bundle, out / "b", expected_sha256=None)
     assert err.value.code == "ASRCTL-E037"
@@ -283,13 +282,13 @@ def test_staging_directory_is_private_and_beside_dest(dirs: tuple[Path, Path], m
     src, out = dirs
     bundle = write_bundle(src, ordinary_members())
     seen: list[tuple[Path, int]] = []
-    real = ex._Extraction.run
+    real = driver._Extraction.run
 
     def spy(self):  # type: ignore[no-untyped-def]
         seen.append((self.staging, mode(self.staging)))
         return real(self)
 
-    monkeypatch.setattr(ex._Extraction, "run", spy)
+    monkeypatch.setattr(driver._Extraction, "run", spy)
     extract(bundle, out / "b", expected_sha256=None)
     staging, staging_mode = seen[0]
     assert staging.parent == out and staging_mode == 0o700
@@ -392,7 +391,7 @@ def test_writer_failure_is_reported_and_cleaned_up(dirs: tuple[Path, Path], monk
             raise OSError(28, "No space left on device")
         return real_open(path, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr(ex.os, "open", full_disk)
+    monkeypatch.setattr(os, "open", full_disk)
     with pytest.raises(AsrctlError) as err:
         extract(bundle, out / "b", expected_sha256=None)
     monkeypatch.undo()
@@ -441,13 +440,13 @@ def test_stdlib_can_be_forced(monkeypatch) -> None:
 def test_gzip_bomb_is_inflated_in_bounded_pieces(backend: str) -> None:
     if backend == "isal":
         pytest.importorskip("isal")
-    member = ex._IsalMember if backend == "isal" else ex._ZlibMember
-    inflater = ex._Inflater(member)
+    member = inflate.IsalMember if backend == "isal" else inflate.ZlibMember
+    inflater = inflate.GzipInflater(member)
     bomb = gz(bytes(64 << 20), level=9)  # 64 MB of zeros in about 64 KB
     sizes = [len(piece) for piece in inflater.feed(bomb)]
     inflater.finish()
     assert sum(sizes) == 64 << 20
-    assert max(sizes) <= ex.INFLATE_SIZE
+    assert max(sizes) <= inflate.INFLATE_SIZE
 
 
 def test_limits_defaults_fit_real_bundles() -> None:
