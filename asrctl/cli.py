@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -52,6 +52,32 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
+class VersionOption(click.Option):
+    """``--version``: ``asrctl <version>``, as fast as ``import click``; ``--version -v`` adds the build facts
+    (asrctl/buildinfo.py, imported only then). An eager option runs before the others are processed, in command
+    line order, so ``-v`` (and ``--json``) are read from the parsed options here, wherever they stand."""
+
+    def handle_parse_result(
+        self, ctx: click.Context, opts: Mapping[str, object], args: list[str]
+    ) -> tuple[object, list[str]]:
+        if opts.get(self.name or "version") and not ctx.resilient_parsing:
+            verbose, as_json = opts.get("verbose"), opts.get("json_mode")
+            if not verbose:
+                click.echo(f"asrctl {__version__}")
+                ctx.exit()
+            from asrctl.buildinfo import collect
+
+            info = collect()
+            if as_json:
+                import json
+
+                click.echo(json.dumps(info.as_json(), indent=2, sort_keys=True))
+            else:
+                click.echo("\n".join(info.lines()))
+            ctx.exit()
+        return super().handle_parse_result(ctx, opts, args)
+
+
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.option(
     "--root",
@@ -85,7 +111,14 @@ class LazyGroup(click.Group):
     show_envvar=True,
     help="Exit code convention; 'msi' maps outcomes to Windows Installer codes for SCCM/Intune.",
 )
-@click.version_option(__version__, "--version", prog_name="asrctl", message="%(prog)s %(version)s")
+@click.option(
+    "--version",
+    cls=VersionOption,
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    help="Show the version and exit; with -v also commit, build date, Python and PyInstaller versions.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
