@@ -10,7 +10,7 @@ TYPED  := asrctl/matrix.py asrctl/bundles/names.py asrctl/errors.py asrctl/facts
           asrctl/net asrctl/system/retry.py asrctl/system/paths.py asrctl/system/secrets.py asrctl/system/runner.py
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test test-fast lint fmt demo bench binary test-binary bench-startup clean
+.PHONY: help venv lock test test-fast lint fmt demo bench binary release test-binary bench-startup clean
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,11 @@ $(BSTAMP): $(STAMP) constraints/binary.txt
 
 binary: $(BSTAMP) ## Build dist/asrctl, one file, glibc-independent
 	PYTHONPATH=scripts $(PY) -m binary
+
+# dist/release/: the binary named by version and platform, SHA256SUMS, a CycloneDX SBOM of what is inside it and the
+# release notes from CHANGELOG.md (docs/BINARY.md, "Releases"). From a clean commit only (ALLOW_DIRTY=1 to try).
+release: binary ## dist/release/: versioned binary, SHA256SUMS, CycloneDX SBOM, release notes
+	PYTHONPATH=scripts $(PY) -m binary.release $(if $(ALLOW_DIRTY),--allow-dirty)
 
 test-binary: binary ## Build the binary and run its smoke tests
 	ASRCTL_TEST_BINARY=dist/asrctl ASRCTL_TEST_REBUILD=1 $(PY) -m pytest -q tests/binary

@@ -6,11 +6,15 @@ They are marked ``binary`` and skipped unless the binary is there and at least a
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from binsupport import binary_path, clean_env, private_dir, why_not_testable
+from binsupport import REPO, binary_path, clean_env, private_dir, why_not_testable
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,3 +46,27 @@ def runtime_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def env(runtime_dir: Path) -> dict[str, str]:
     return clean_env(runtime_dir)
+
+
+@pytest.fixture(scope="session")
+def rebuilt(exe: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second build of this tree, in another directory (once per session: the reproducibility test compares it
+    with dist/asrctl, the release test makes a second release from it)."""
+    if os.environ.get("ASRCTL_TEST_REBUILD") != "1":
+        pytest.skip("rebuilds the binary (~20 s): set ASRCTL_TEST_REBUILD=1, as `make test-binary` does")
+    if exe != REPO / "dist" / "asrctl":
+        pytest.skip("compares against dist/asrctl, the binary built from this tree")
+    for module in ("PyInstaller", "staticx"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (make binary installs constraints/binary.txt)")
+    where = tmp_path_factory.mktemp("rebuild")
+    proc = subprocess.run(
+        [sys.executable, "-m", "binary", "--out", str(where / "asrctl"), "--work", str(where / "work")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO / "scripts")},
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return where / "asrctl"
