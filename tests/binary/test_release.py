@@ -17,22 +17,26 @@ pytestmark = pytest.mark.binary
 
 
 @pytest.fixture(scope="module")
-def made(exe: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("PyInstaller", reason="reading the archive needs PyInstaller (make binary installs it)")
-    from binary.release import make_release
-
-    out = tmp_path_factory.mktemp("release") / "release"
-    make_release(exe, out, allow_dirty=True)  # the tree under test may hold uncommitted work; CI's is clean
-    return out
-
-
-@pytest.fixture(scope="module")
 def said(exe: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from binary.build import version_facts
 
     rt = tmp_path_factory.mktemp("rt")
     rt.chmod(0o700)
     return version_facts(exe, rt)
+
+
+@pytest.fixture(scope="module")
+def made(exe: Path, said: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("PyInstaller", reason="reading the archive needs PyInstaller (make binary installs it)")
+    from binary.build import source_commit
+    from binary.release import make_release
+
+    if said["commit"] != source_commit():
+        pytest.skip(f"{exe} was built at {said['commit']}, the tree is now {source_commit()}: make test-binary")
+
+    out = tmp_path_factory.mktemp("release") / "release"
+    make_release(exe, out, allow_dirty=True)  # the tree under test may hold uncommitted work; CI's is clean
+    return out
 
 
 @pytest.fixture(scope="module")
