@@ -3,6 +3,7 @@
 Linux facts come from the release files under the root (the ones Microsoft's detector greps, plus
 ``os-release`` for the id/name/version), never from a subprocess and never from the host running asrctl:
 every path, including every symbolic link on the way, is resolved inside the root (see :func:`read_in_root`).
+The ``distro`` package cannot do that, nor give OS_details.sh's answers (docs/PLATFORMS.md, "Why not distro").
 Windows facts come from ``sys.getwindowsversion``, ``platform`` and the registry; every source is injectable
 so the Windows path is unit-tested on Linux.
 """
