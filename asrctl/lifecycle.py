@@ -18,11 +18,11 @@ from asrctl.agent.vmagent import vm_agent_steps
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, load_bundle, resolve_dirs, scan
 from asrctl.errors import AsrctlError
-from asrctl.matrix import vtuple
 from asrctl.output import Result
 from asrctl.plan import Plan, Step, apply
 from asrctl.system import secrets
 from asrctl.system.runner import Runner
+from asrctl.versions import release_cmp, version_jump
 
 LOG = logging.getLogger("asrctl")
 
@@ -116,22 +116,6 @@ def choose_bundle(app: App, choice: BundleChoice, tag: str) -> Bundle:
             f"no {tag} bundle (Microsoft-ASR_UA_*_{tag}_GA_*_release.tar.gz) in {where}{seen}",
         )
     return best
-
-
-def release_cmp(installed: str, bundle: str) -> int:
-    """Compare an installed version with a bundle's. Bundle names sometimes say 9.65.0.0 for 9.65.7417.1, so
-    a bundle version ending in .0.0 compares on major.minor only."""
-    a, b = vtuple(installed), vtuple(bundle)
-    if len(b) >= 4 and b[2:] == (0, 0):
-        a, b = a[:2], b[:2]
-    return (a > b) - (a < b)
-
-
-def version_jump(installed: str, target: str) -> int:
-    a, b = vtuple(installed), vtuple(target)
-    if len(a) < 2 or len(b) < 2 or a[0] != b[0]:
-        return 0
-    return b[1] - a[1]
 
 
 def check_disk(app: App, install_dir: str) -> None:

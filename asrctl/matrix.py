@@ -13,6 +13,7 @@ from typing import Any
 
 from asrctl.errors import AsrctlError
 from asrctl.facts import HostFacts
+from asrctl.versions import key as vkey
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,6 @@ class Unsupported:
     warnings: tuple[str, ...] = field(default=())
     supported: bool = False
     os_tag: None = None
-
-
-def vtuple(version: str) -> tuple[int, ...]:
-    """``"9.66.7567.1"`` → ``(9, 66, 7567, 1)``. Non-numeric parts end the tuple."""
-    parts: list[int] = []
-    for piece in version.split("."):
-        m = re.match(r"\d+", piece)
-        if not m:
-            break
-        parts.append(int(m.group()))
-        if m.end() != len(piece):
-            break
-    return tuple(parts)
 
 
 def _load_toml(name: str) -> dict[str, Any]:
@@ -112,7 +100,7 @@ def _listed(family: dict[str, Any]) -> str:
 
 
 def _release_for(family: dict[str, Any], version: str, patchlevel: int | None) -> dict[str, Any] | None:
-    vt = vtuple(version)
+    vt = vkey(version)
     for rel in family["release"]:
         if family.get("exact"):
             if rel["version"] == version:
@@ -128,10 +116,10 @@ def _release_for(family: dict[str, Any], version: str, patchlevel: int | None) -
 
 def _in_range(rel: dict[str, Any], version: str) -> str | None:
     """None when ``version`` is inside the release's min/max; else which bound it breaks."""
-    vt = vtuple(version)
-    if "min" in rel and vt < vtuple(rel["min"]):
+    vt = vkey(version)
+    if "min" in rel and vt < vkey(rel["min"]):
         return "too_old"
-    if "max" in rel and vt[: len(vtuple(rel["max"]))] > vtuple(rel["max"]):
+    if "max" in rel and vt[: len(vkey(rel["max"]))] > vkey(rel["max"]):
         return "too_new"
     return None
 
@@ -185,13 +173,13 @@ def _select_in_family(
     name = family["name"]
     patchlevel: int | None = None
     for rule in family["match"]:
-        found = re.search(rule["pattern"], text)
+        found = re.search(rule["pattern"], text, re.ASCII)
         if not found:
             continue
         version = found.group("version")
         name = rule.get("name", name)
         if "patchlevel" in rule:
-            pl = re.search(rule["patchlevel"], text)
+            pl = re.search(rule["patchlevel"], text, re.ASCII)
             patchlevel = int(pl.group("patchlevel")) if pl else None
         break
     if "name_from" in family:
@@ -211,7 +199,7 @@ def _select_in_family(
         if _version_in(version, entry["versions"]):
             return Unsupported(_fmt(entry["text"], **kw), family=fid, name=name, version=shown)
     lts = family.get("lts")
-    if lts and not re.search(lts, version):
+    if lts and not re.search(lts, version, re.ASCII):
         return Unsupported(_fmt(family["not_lts"], **kw), family=fid, name=name, version=shown)
     rel = _release_for(family, version, patchlevel)
     if rel is None:

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from asrctl import versions
 from asrctl.agent.base import (
     InstalledAgent,
     InstallOptions,
@@ -58,7 +59,7 @@ def build_number(build_tag: str) -> str | None:
     """``RELEASE_9.66.7567.1_GA_7567_Sep_20_2025_INMAGE`` → ``7567``. Microsoft's scripts take field 5 of the whole
     ``BUILD_TAG=...`` line split on ``_`` (``cut -d_ -f5``), which is field 4 of the value."""
     fields = build_tag.split("_")
-    return fields[3] if len(fields) > 3 and fields[3].isdigit() else None
+    return fields[3] if len(fields) > 3 and versions.is_number(fields[3]) else None
 
 
 def tail(path: Path, lines: int = 15) -> str:

@@ -20,7 +20,6 @@ import fnmatch
 import logging
 import ntpath
 import os
-import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -29,11 +28,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from asrctl import versions
 from asrctl.agent.windows import msiexec_outcome
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
-from asrctl.matrix import vtuple
 from asrctl.output import Result
 from asrctl.plan import Plan, Step, apply
 from asrctl.system.runner import TimedOut
@@ -206,10 +205,10 @@ def _newest(files: list[str]) -> str | None:
     """The package file with the highest version in its name (``WALinuxAgent-2.9.1.1-1.el8.noarch.rpm``,
     ``WindowsAzureVmAgent.amd64_2.7.41491.1172_2409121442.fre.msi``), the name breaking ties."""
 
-    def key(path: str) -> tuple[tuple[int, ...], str]:
+    def key(path: str) -> tuple[versions.Key, str]:
         name = os.path.basename(path)
-        found = re.search(r"\d+(?:\.\d+)+", name)
-        return (vtuple(found.group()) if found else ()), name
+        found = versions.find(name)
+        return (versions.key(found) if found else ()), name
 
     return max(files, key=key) if files else None
 
@@ -308,9 +307,9 @@ def _windows_status(app: App, backend: Any) -> VmAgentStatus:
     exe = ntpath.join(backend.environ.get("SystemDrive", "C:") + "\\", data["executable"])
     installed = bool(version or present or backend.files.exists(exe))
     agent = backend.installed()
-    bundled = agent is not None and vtuple(agent.version) >= vtuple(data["bundled_from"])
+    bundled = agent is not None and versions.key(agent.version) >= versions.key(data["bundled_from"])
     notes = []
-    if version and vtuple(version) < vtuple(data["min_version"]):
+    if version and versions.key(version) < versions.key(data["min_version"]):
         notes.append(f"version {version} is older than {data['min_version']}, which Microsoft expects after failover")
     if not installed and bundled:
         notes.append(f"Mobility Service {agent.version} should have installed it (from {data['bundled_from']})")
@@ -335,7 +334,7 @@ def _windows_steps(app: App, backend: Any, bundle_or_dir: Any, dirs: list[Path],
     else:
         agent = backend.installed()
         version = agent.version if agent else None
-    if version and vtuple(version) >= vtuple(data["bundled_from"]):
+    if version and versions.key(version) >= versions.key(data["bundled_from"]):
         return []  # the Mobility Service installer brings it
     if _windows_status(app, backend).installed:
         return []

@@ -1,7 +1,8 @@
 """Parse and order Microsoft's bundle file names.
 
 ``Microsoft-ASR_UA_<version>_<OSTAG>_GA_<DDMonYYYY>_release.<tar.gz|exe>``; Microsoft sometimes spells the
-suffix ``Release``, so matching is case-insensitive. Ordering is on the parsed version, never on the name.
+suffix ``Release``, so matching is case-insensitive. Ordering is on the parsed version, never on the name; only
+ASCII digits count (``9.6٥`` is not version 9.65).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 
-from asrctl.matrix import vtuple
+from asrctl.versions import key
 
 PREFIX = "microsoft-asr_ua"
 
@@ -22,7 +23,7 @@ _NAME = re.compile(
         (?P<date>\d{1,2}[A-Za-z]{3}\d{4})_
         release\.
         (?P<ext>tar\.gz|exe)$""",
-    re.IGNORECASE | re.VERBOSE,
+    re.IGNORECASE | re.VERBOSE | re.ASCII,  # ASCII: \d is 0-9 only (asrctl/versions.py says why)
 )
 
 
@@ -36,7 +37,7 @@ class BundleName:
 
     @property
     def version_key(self) -> tuple[int, ...]:
-        return vtuple(self.version)
+        return key(self.version)
 
     @property
     def sort_key(self) -> tuple[tuple[int, ...], _dt.date, str]:
@@ -74,7 +75,7 @@ def _why_not(filename: str) -> str:
     lower = filename.lower()
     if not (lower.endswith(".tar.gz") or lower.endswith(".exe")):
         return "not a .tar.gz or .exe file"
-    if not re.match(r"(?i)^Microsoft-ASR_UA_\d+(\.\d+){1,3}_", filename):
+    if not re.match(r"(?ai)^Microsoft-ASR_UA_\d+(\.\d+){1,3}_", filename):
         return "no version after Microsoft-ASR_UA_ (expected e.g. 9.66.7567.1)"
     if not re.search(r"(?i)_GA_", filename):
         return "no _GA_<date>_ part"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from asrctl.facts import HostFacts, collect_linux, collect_windows, identify
-from asrctl.matrix import Platform, Unsupported, load_matrix, select, vtuple
+from asrctl.matrix import Platform, Unsupported, load_matrix, select
 from asrctl.system.paths import Paths
 
 DISTROS = Path(__file__).resolve().parent.parent / "fixtures" / "distros"
@@ -507,32 +507,22 @@ def test_windows_architecture(arch: str, wow64: str | None, tag: str, refused: s
         assert refused in (plat.reason or ""), plat.reason
 
 
-# --- version compare ----------------------------------------------------------------------------------------
+# --- only ASCII digits are digits (asrctl/versions.py) --------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("9.66.7567.1", (9, 66, 7567, 1)),
-        ("7.9.2009", (7, 9, 2009)),
-        ("10", (10,)),
-        ("10.0", (10, 0)),
-        ("", ()),
-        ("15-SP5", (15,)),
-        ("1.2rc1", (1, 2)),
-        ("1..2", (1,)),
-        ("v1.2", ()),
-        ("trixie/sid", ()),
-        ("6.10", (6, 10)),
-    ],
-)
-def test_vtuple(text: str, expected: tuple[int, ...]) -> None:
-    assert vtuple(text) == expected
+@pytest.mark.parametrize("version", ["22.0\u0664", "2\u0662.04", "\uff12\uff12.04"])
+def test_a_release_written_with_other_digits_is_not_the_ascii_release(version: str) -> None:
+    """``22.0٤`` (Arabic-Indic four) or fullwidth ``２２.04`` must not pass for Ubuntu 22.04 LTS."""
+    files = {
+        "/etc/os-release": f'NAME="Ubuntu"\nVERSION_ID="{version}"\nID=ubuntu\n',
+        "/etc/lsb-release": f"DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE={version}\n",
+    }
+    plat = select(linux(files))
+    assert isinstance(plat, Unsupported), plat
+    assert plat.os_tag is None
 
 
-@pytest.mark.parametrize(
-    ("low", "high"),
-    [("6.4", "6.10"), ("5.2", "5.11"), ("9.8", "9.10"), ("9.65.7417.1", "9.66.7567.1"), ("9", "9.0"), ("9.9", "10.0")],
-)
-def test_vtuple_orders_numerically(low: str, high: str) -> None:
-    assert vtuple(low) < vtuple(high)
+def test_a_rhel_release_with_another_scripts_digit_reads_only_the_ascii_part() -> None:
+    plat = select(linux({"/etc/redhat-release": "Red Hat Enterprise Linux release 9.\u0666 (Plow)\n"}))
+    assert isinstance(plat, Platform)
+    assert plat.version == "9"  # not "9.٦", which int() would read as 9.6
