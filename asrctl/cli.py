@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from asrctl import __version__
-from asrctl.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AsrctlError, Spec, msi_exit
+from asrctl.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AsrctlError, Reported, Spec, msi_exit
 from asrctl.output import Output, Result
 
 if TYPE_CHECKING:  # imported where used: the App brings pathlib, and `--version` needs neither
@@ -199,16 +199,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         else:
             err = AsrctlError("ASRCTL-E003", "interrupted")
         return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
+    except Reported as rep:  # a failure the verb already showed: only the envelope and the exit code are left
+        out = _current.out if _current else fallback
+        out.emit(rep.result)
+        return _finish(_current, rep.error.exit_code, False, rep.error.spec)
     except AsrctlError as err:
         return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
-    except Exception as exc:  # a failure the verb already reported, or a bug
-        from asrctl.commands.common import Reported
-
-        if isinstance(exc, Reported):
-            out = _current.out if _current else fallback
-            out.emit(exc.result)
-            return _finish(_current, exc.error.exit_code, False, exc.error.spec)
-        # a bug: say so, say where the log is
+    except Exception as exc:  # a bug: say so, say where the log is
         from asrctl.system.log import LOGGER
 
         LOGGER.exception("internal error")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asrctl.output import Result
+
 # Exit codes of the CLI contract (../shared/design/CLI.md).
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -348,6 +350,19 @@ class AsrctlError(Exception):
         if self.details:
             out["details"] = self.details
         return out
+
+
+class Reported(Exception):
+    """A failure whose result (with data) was already rendered for people: ``cli.run()`` only emits the JSON
+    envelope and exits with the error's code. Raised by any layer that drew its own table (doctor, the
+    connectivity check, detect), so the failure is not printed twice."""
+
+    def __init__(self, error: AsrctlError, result: Result) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.result = result
+        result.ok = False
+        result.error = error.as_json()
 
 
 # Windows Installer conventions, for SCCM/Intune (``--exit-codes msi``).

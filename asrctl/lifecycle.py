@@ -17,7 +17,7 @@ from asrctl.agent.base import AgentBackend, InstalledAgent, InstallOptions, Regi
 from asrctl.agent.vmagent import vm_agent_steps
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, load_bundle, resolve_dirs, scan
-from asrctl.errors import AsrctlError
+from asrctl.errors import AsrctlError, Reported
 from asrctl.output import Result
 from asrctl.plan import Plan, Step, apply
 from asrctl.system import secrets
@@ -225,8 +225,6 @@ def check_connectivity(app: App, inp: RegistrationInput, result: Result) -> None
     net_checks.render(app.out, checks)
     error = net_checks.error_for(checks)
     if error is not None:
-        from asrctl.commands.common import Reported
-
         raise Reported(error, result)  # the table already named the failure
 
 

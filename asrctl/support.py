@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from asrctl.app import App
-from asrctl.errors import AsrctlError
+from asrctl.errors import AsrctlError, Reported
 from asrctl.net.checks import FAIL, OK, SKIPPED, WARN, Check
 from asrctl.output import Result
 
@@ -132,8 +132,6 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
             app.out.info(f"  {f.name}: {f.remedy}")
     failed = next((f for f in found if f.status == FAIL), None)
     if failed is not None:
-        from asrctl.commands.common import Reported
-
         error = AsrctlError(failed.code or "ASRCTL-E084", f"doctor: {failed.name}: {failed.detail}", failed.remedy)
         app.out.error(error.code, error.message)
         raise Reported(error, result)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from asrctl.commands.common import Reported, begin
+from asrctl.commands.common import begin
 from asrctl.commands.options import digest_options, digest_policy, sha256_option
-from asrctl.errors import AsrctlError
+from asrctl.errors import AsrctlError, Reported
 from asrctl.output import Result
 
 if TYPE_CHECKING:

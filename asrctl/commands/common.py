@@ -1,4 +1,4 @@
-"""What every verb module shares: the app from the context, the start of a verb, reported failures."""
+"""What every verb module shares: the app from the context and the start of a verb."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import click
 
 from asrctl import __version__
 from asrctl.app import App
-from asrctl.errors import AsrctlError
-from asrctl.output import Result
 
 
 def get_app(ctx: click.Context) -> App:
@@ -25,15 +23,3 @@ def begin(ctx: click.Context, changes_machine: bool = False) -> App:
 
     LOGGER.info("asrctl %s: %s (root %s)", __version__, app.command, app.paths.root)
     return app
-
-
-class Reported(Exception):
-    """A failure whose result (with data) the verb already rendered for people: ``run()`` only emits the JSON
-    envelope and exits with the error's code."""
-
-    def __init__(self, error: AsrctlError, result: Result) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.result = result
-        result.ok = False
-        result.error = error.as_json()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from asrctl.app import App
-from asrctl.commands.common import Reported, begin
-from asrctl.errors import AsrctlError
+from asrctl.commands.common import begin
+from asrctl.errors import AsrctlError, Reported
 from asrctl.output import Result
 
 
