@@ -43,6 +43,23 @@ class App:
 
         return select(self.facts)
 
+    def platform_json(self) -> dict[str, object]:
+        """What detection found, as ``detect`` and the support archive report it."""
+        facts, plat = self.facts, self.platform
+        return {
+            "os_family": facts.os_family,
+            "distro_id": facts.distro_id or None,
+            "version": facts.version or None,
+            "arch": facts.arch,
+            "kernel": facts.kernel,
+            "os_tag": plat.os_tag,
+            "supported": plat.supported,
+            "reason": plat.reason,
+            "name": plat.name,
+            "is_admin": facts.is_admin,
+            "warnings": list(plat.warnings),
+        }
+
     def start_log(self, changes_machine: bool) -> None:
         """Verbs that change the machine always log. Read-only verbs log only on the real root, where the log
         directory already exists: pointing ``--root`` at someone's release tree never writes into it."""

@@ -183,7 +183,6 @@ def support_files(app: App) -> list[Path]:
 
 
 def collect(app: App, output: str | None) -> Result:
-    from asrctl.commands.detect import platform_json
     from asrctl.lifecycle import status
 
     result = Result(app.command)
@@ -193,7 +192,7 @@ def collect(app: App, output: str | None) -> Result:
         raise AsrctlError("ASRCTL-E037", f"{target} exists; choose another -o FILE")
     target.parent.mkdir(parents=True, exist_ok=True)
     files = support_files(app)
-    summary = {"platform": platform_json(app), "status": status(app).data}
+    summary = {"platform": app.platform_json(), "status": status(app).data}
     included = []
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -70,12 +70,12 @@ def test_bad_root_is_a_clear_error_not_a_traceback(tmp_path: Path, capsys) -> No
 
 
 def test_internal_error_is_exit_1_and_names_the_log(tmp_path: Path, capsys, monkeypatch) -> None:
-    import asrctl.commands.detect as detect_mod
+    from asrctl.app import App
 
     def boom(app):  # a bug somewhere in a verb
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(detect_mod, "platform_json", boom)
+    monkeypatch.setattr(App, "platform_json", boom)
     assert run(["--json", "--root", str(_ubuntu(tmp_path)), "detect"]) == 1
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
