@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from asrctl import versions
-from asrctl.agent.windows import msiexec_outcome
+from asrctl.agent.windows_codes import msiexec_outcome
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError

@@ -18,22 +18,19 @@ from asrctl.agent.base import InstallOptions, Registration
 from asrctl.agent.windows import (
     CBS_REBOOT_PENDING,
     DEFENDER_SCRIPT,
-    MSI_CODES,
     PRODUCT_CODE,
     SESSION_MANAGER,
     SIGNATURE_ENV,
     SIGNATURE_SCRIPT,
-    SUCCESS_CODES,
     UNINSTALL_KEYS,
-    VENDOR_CODES,
     WU_REBOOT_REQUIRED,
     ServiceInfo,
     WindowsBackend,
-    installer_outcome,
 )
+from asrctl.agent.windows_codes import SUCCESS_CODES, VENDOR_CODES
 from asrctl.bundles.catalog import Bundle
 from asrctl.bundles.names import parse
-from asrctl.errors import CATALOGUE, AsrctlError
+from asrctl.errors import AsrctlError
 from asrctl.system.runner import Scripted
 
 STAGED = "C:\\ProgramData\\asrctl\\staging\\0123abcd\\bundle"
@@ -392,32 +389,6 @@ def test_installer_failure_codes(rc: int) -> None:
     assert err.value.code == expected
     assert err.value.details["vendor_exit_code"] == rc
     assert "C:\\ProgramData\\ASRSetupLogs\\ASRUnifiedAgentInstaller.log" in err.value.message
-
-
-@pytest.mark.parametrize(
-    ("rc", "code", "exit_code"),
-    [
-        (62, "ASRCTL-E043", 6),  # restart pending
-        (16, "ASRCTL-E053", 6),  # .NET missing
-        (42, "ASRCTL-E010", 3),  # unsupported OS
-        (15, "ASRCTL-E045", 6),  # downgrade
-        (41, "ASRCTL-E054", 6),  # another instance
-        (43, "ASRCTL-E062", 7),  # services would not stop
-        (1, "ASRCTL-E060", 7),
-        (97, "ASRCTL-E060", 7),
-    ],
-)
-def test_documented_codes_map_to_asrctl_outcomes(rc: int, code: str, exit_code: int) -> None:
-    outcome = installer_outcome(rc)
-    assert not outcome.ok and outcome.error_code == code
-    assert CATALOGUE[code].exit == exit_code
-
-
-def test_every_mapped_code_is_in_the_catalogue() -> None:
-    for code, _ in VENDOR_CODES.values():
-        assert code in CATALOGUE
-    for code, _ in MSI_CODES.values():
-        assert code in (None, "fail") or code in CATALOGUE
 
 
 def test_failed_fresh_install_removes_what_msi_registered() -> None:
