@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.agent.base import AgentBackend, InstalledAgent, InstallOptions, Registration
+from asrctl.agent import factory
+from asrctl.agent.base import InstalledAgent, InstallOptions, Registration
 from asrctl.agent.vmagent import vm_agent_steps
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, load_bundle, resolve_dirs, scan
@@ -21,7 +22,6 @@ from asrctl.errors import AsrctlError, Reported
 from asrctl.output import Result
 from asrctl.plan import Plan, Step, apply
 from asrctl.system import secrets
-from asrctl.system.runner import Runner
 from asrctl.versions import release_cmp, version_jump
 
 LOG = logging.getLogger("asrctl")
@@ -66,17 +66,6 @@ class Request:
 
 
 # --- wiring ------------------------------------------------------------------------------------------------
-
-
-def backend_for(app: App, runner: Runner | None = None) -> AgentBackend:
-    runner = runner or Runner(app.paths)
-    if app.facts.os_family == "windows":
-        from asrctl.agent.windows import WindowsBackend
-
-        return WindowsBackend(app.paths, runner, app.out)
-    from asrctl.agent.linux import LinuxBackend
-
-    return LinuxBackend(app.paths, runner, app.out)
 
 
 def require_privileges(app: App) -> None:
@@ -362,7 +351,7 @@ def install(app: App, req: Request, environ: Any) -> Result:
     result = Result(app.command)
     require_privileges(app)
     tag = require_supported(app)
-    backend = backend_for(app)
+    backend = factory.backend_for(app)
     bundle = choose_bundle(app, req.bundle, tag)
     result.data["bundle"] = {"path": str(bundle.path), "version": bundle.version, "os_tag": bundle.os_tag}
     killed = killed_fresh_install(app)
@@ -501,7 +490,7 @@ def upgrade(app: App, req: Request, environ: Any) -> Result:
     result = Result(app.command)
     require_privileges(app)
     tag = require_supported(app)
-    backend = backend_for(app)
+    backend = factory.backend_for(app)
     current = backend.installed()
     if current is None:
         raise AsrctlError("ASRCTL-E044", "the Mobility Service is not installed; nothing to upgrade")
@@ -593,7 +582,7 @@ def _post_check_upgrade(backend: Any, bundle: Bundle, before: InstalledAgent) ->
 def register(app: App, req: Request, environ: Any) -> Result:
     result = Result(app.command)
     require_privileges(app)
-    backend = backend_for(app)
+    backend = factory.backend_for(app)
     current = backend.installed()
     if current is None:
         raise AsrctlError("ASRCTL-E044", "the Mobility Service is not installed; install it first")
@@ -648,7 +637,7 @@ def _post_check_registered(backend: Any, reg: Registration) -> Step:
 def uninstall(app: App, req: Request, confirm: Callable[[str], bool]) -> Result:
     result = Result(app.command)
     require_privileges(app)
-    backend = backend_for(app)
+    backend = factory.backend_for(app)
     current = backend.installed()
     if current is None:
         app.out.success("the Mobility Service is not installed; nothing to do")
@@ -704,7 +693,7 @@ def status(app: App) -> Result:
     from asrctl.system.journal import Journal
 
     result = Result(app.command)
-    backend = backend_for(app)
+    backend = factory.backend_for(app)
     agent = backend.installed()
     result.data["agent"] = _agent_json(backend, agent)
     if agent:

@@ -24,6 +24,7 @@ def _from_error(name: str, err: AsrctlError) -> Check:
 
 def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerprint: str | None) -> Result:
     from asrctl import lifecycle
+    from asrctl.agent import factory
     from asrctl.bundles.catalog import resolve_dirs, scan
     from asrctl.system.journal import Journal
     from asrctl.system.lock import HostLock, pid_alive
@@ -44,7 +45,7 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
     else:
         found.append(Check("platform", FAIL, plat.reason or "unsupported", code="ASRCTL-E010"))
 
-    backend = lifecycle.backend_for(app)
+    backend = factory.backend_for(app)
     agent = None
     try:
         agent = backend.installed()
@@ -168,9 +169,9 @@ def support_files(app: App) -> list[Path]:
     files = [p.host(n) for n in names]
     files.extend(sorted(p.host("/var/log").glob("svagents_curr_*.log")))
     try:
-        from asrctl import lifecycle
+        from asrctl.agent import factory
 
-        agent = lifecycle.backend_for(app).installed()
+        agent = factory.backend_for(app).installed()
     except AsrctlError:
         agent = None
     if agent is not None:

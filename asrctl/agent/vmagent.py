@@ -420,9 +420,9 @@ def _is_windows(app: App, backend: Any) -> bool:
 def status(app: App, backend: Any = None) -> VmAgentStatus:
     """Is the Azure VM agent installed (package / registry) and running (process / service)?"""
     if backend is None:
-        from asrctl.lifecycle import backend_for
+        from asrctl.agent import factory
 
-        backend = backend_for(app)
+        backend = factory.backend_for(app)
     return _windows_status(app, backend) if _is_windows(app, backend) else _linux_status(app, backend)
 
 
@@ -444,10 +444,11 @@ def vm_agent_steps(
 
 def install(app: App, dry_run: bool, yes: bool, confirm: Callable[[str], bool]) -> Result:
     """``asrctl vm-agent install``."""
-    from asrctl.lifecycle import backend_for, require_privileges
+    from asrctl.agent import factory
+    from asrctl.lifecycle import require_privileges
 
     result = Result(app.command)
-    backend = backend_for(app)
+    backend = factory.backend_for(app)
     before = status(app, backend)
     result.data["vm_agent"] = before.as_json()
     if before.installed:

@@ -181,8 +181,9 @@ def switches(argv: list[str]) -> dict[str, str | None]:
 
 
 def simulated_windows_host(monkeypatch: Any, w: World | None = None) -> World:
-    """Make the CLI see a Windows host: Windows facts, and the lifecycle's backend is ``w``'s simulated one."""
-    from asrctl import facts, lifecycle
+    """Make the CLI see a Windows host: Windows facts, and the backend factory hands out ``w``'s simulated one."""
+    from asrctl import facts
+    from asrctl.agent import factory
 
     w = w or world()
     windows_facts = facts.HostFacts(
@@ -197,5 +198,5 @@ def simulated_windows_host(monkeypatch: Any, w: World | None = None) -> World:
         windows=facts.WindowsFacts("Windows Server 2022 Datacenter", "10.0", 20348, "server"),
     )
     monkeypatch.setattr(facts, "detect", lambda paths, environ=None: windows_facts)
-    monkeypatch.setattr(lifecycle, "backend_for", lambda app, runner=None: w.backend)
+    monkeypatch.setattr(factory, "backend_for", lambda app, runner=None: w.backend)
     return w

@@ -25,7 +25,6 @@ from asrctl.agent.windows import (
     UNINSTALL_KEYS,
     WU_REBOOT_REQUIRED,
     ServiceInfo,
-    WindowsBackend,
 )
 from asrctl.agent.windows_codes import SUCCESS_CODES, VENDOR_CODES
 from asrctl.bundles.catalog import Bundle
@@ -627,31 +626,6 @@ def test_leftovers_after_uninstall() -> None:
 
 
 # --- wiring and portability --------------------------------------------------------------------------------
-
-
-def test_lifecycle_picks_the_windows_backend(tmp_path: Path) -> None:
-    from asrctl.app import App
-    from asrctl.facts import HostFacts
-    from asrctl.lifecycle import backend_for
-    from asrctl.output import Output
-
-    app = App(root_arg=str(tmp_path), bundle_dir_args=(), out=Output())
-    app.__dict__["facts"] = HostFacts("windows", "windows", "Windows Server 2022", "10.0.20348", "x86_64", "", True, "")
-    backend = backend_for(app, world().runner)
-    assert isinstance(backend, WindowsBackend) and backend.name == "windows"
-    for method in (
-        "default_install_dir",
-        "installed",
-        "services",
-        "pending_reboot",
-        "stage_steps",
-        "install_steps",
-        "register_step",
-        "config_input_step",
-        "uninstall_steps",
-        "leftovers",
-    ):
-        assert callable(getattr(backend, method))
 
 
 def test_module_imports_and_runs_without_windows_modules() -> None:
