@@ -20,7 +20,7 @@ from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, load_bundle, resolve_dirs, scan
 from asrctl.errors import AsrctlError, Reported
 from asrctl.output import Result
-from asrctl.plan import Plan, Step, apply
+from asrctl.plan import Plan, Step, apply, collect_warnings, dry_run
 from asrctl.system import secrets
 from asrctl.versions import release_cmp, version_jump
 
@@ -321,14 +321,6 @@ def _post_check_install(backend: Any, bundle: Bundle, expect_registered: bool) -
     return Step("verify", "Check the result: version file, services, registration", run)
 
 
-def _plan_result(app: App, plan: Plan, result: Result) -> Result:
-    plan.render(app.out)
-    result.data["plan"] = plan.as_json()
-    result.data["dry_run"] = True
-    app.out.info("Dry run: nothing was changed.")
-    return result
-
-
 def killed_fresh_install(app: App) -> dict[str, Any] | None:
     """The journal of a fresh install whose process died (power loss, SIGKILL) while Microsoft's installer ran.
 
@@ -389,7 +381,7 @@ def install(app: App, req: Request, environ: Any) -> Result:
         check_connectivity(app, req.registration, result)
         registration_steps(app, backend, prepared, str(current.install_dir), plan)
         if req.dry_run:
-            return _plan_result(app, plan, result)
+            return dry_run(plan, app.out, result)
         apply(plan, app.out, app.paths.state_dir)
         result.changed = True
         result.data["agent"] = _agent_json(backend, backend.installed())
@@ -436,10 +428,10 @@ def install(app: App, req: Request, environ: Any) -> Result:
     plan.extend(vm_agent_steps(app, backend, bundle))
     plan.add(_post_check_install(backend, bundle, prepared is not None))
     if req.dry_run:
-        return _plan_result(app, plan, result)
+        return dry_run(plan, app.out, result)
     applied = apply(plan, app.out, app.paths.state_dir)
     result.changed = True
-    _collect_warnings(applied.results, result)
+    collect_warnings(applied, result)
     result.data["agent"] = _agent_json(backend, backend.installed())
     if prepared is not None:
         from asrctl import identity
@@ -455,15 +447,6 @@ def install(app: App, req: Request, environ: Any) -> Result:
         app.out.warn("installed without registering; run `asrctl register` to connect it to a configuration server")
     app.out.success(f"Mobility Service {bundle.version} installed" + (" and registered" if prepared else ""))
     return result
-
-
-def _collect_warnings(results: dict[str, dict[str, Any]], result: Result) -> None:
-    """Warnings and reboot needs that steps reported (installer exit 98, 3010/1641 on Windows, VM agent)."""
-    for value in results.values():
-        if value.get("warning"):
-            result.warnings.append(str(value["warning"]))
-        if value.get("reboot_required"):
-            result.reboot_required = True
 
 
 def _same_registration(agent: InstalledAgent, reg: Registration) -> bool:
@@ -549,10 +532,10 @@ def upgrade(app: App, req: Request, environ: Any) -> Result:
     if req.dry_run:
         for w in result.warnings:
             app.out.warn(w)
-        return _plan_result(app, plan, result)
+        return dry_run(plan, app.out, result)
     applied = apply(plan, app.out, app.paths.state_dir)
     result.changed = True
-    _collect_warnings(applied.results, result)
+    collect_warnings(applied, result)
     if not result.reboot_required:
         result.warnings.append("restart the machine when convenient: the new filter driver loads only at boot")
     for w in result.warnings:
@@ -615,7 +598,7 @@ def register(app: App, req: Request, environ: Any) -> Result:
     registration_steps(app, backend, prepared, str(current.install_dir), plan)
     plan.add(_post_check_registered(backend, prepared.registration))
     if req.dry_run:
-        return _plan_result(app, plan, result)
+        return dry_run(plan, app.out, result)
     apply(plan, app.out, app.paths.state_dir)
     identity.record(app.paths, backend.installed())
     result.changed = True
@@ -658,13 +641,13 @@ def uninstall(app: App, req: Request, confirm: Callable[[str], bool]) -> Result:
         ],
     )
     if req.dry_run:
-        return _plan_result(app, plan, result)
+        return dry_run(plan, app.out, result)
     if not req.yes and not confirm(f"Remove Mobility Service {current.version}?"):
         app.out.info("Nothing was changed.")
         result.data["declined"] = True
         return result
     applied = apply(plan, app.out, app.paths.state_dir)
-    _collect_warnings(applied.results, result)
+    collect_warnings(applied, result)
     from asrctl import identity
 
     identity.forget(app.paths)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.output import Output
+from asrctl.output import Output, Result
 from asrctl.system.journal import Journal
 from asrctl.system.lock import HostLock
 from asrctl.system.redact import redact
@@ -164,3 +164,24 @@ def _rollback(done: list[Step], failed: Step | None, journal: Journal, out: Outp
 def _cleanup(plan: Plan) -> None:
     for path in plan.cleanup:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# --- what every verb does with a plan ---------------------------------------------------------------------
+
+
+def dry_run(plan: Plan, out: Output, result: Result) -> Result:
+    """``--dry-run``: show the plan (exact commands, what undoes each step), put it in the result, change nothing."""
+    plan.render(out)
+    result.data["plan"] = plan.as_json()
+    result.data["dry_run"] = True
+    out.info("Dry run: nothing was changed.")
+    return result
+
+
+def collect_warnings(applied: Applied, result: Result) -> None:
+    """Warnings and reboot needs that steps reported (installer exit 98, 3010/1641 on Windows, the VM agent)."""
+    for value in applied.results.values():
+        if value.get("warning"):
+            result.warnings.append(str(value["warning"]))
+        if value.get("reboot_required"):
+            result.reboot_required = True

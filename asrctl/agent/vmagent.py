@@ -34,7 +34,8 @@ from asrctl.app import App
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
 from asrctl.output import Result
-from asrctl.plan import Plan, Step, apply
+from asrctl.plan import Plan, Step, apply, collect_warnings
+from asrctl.plan import dry_run as plan_dry_run
 from asrctl.system.runner import TimedOut
 
 LOG = logging.getLogger("asrctl")
@@ -461,22 +462,14 @@ def install(app: App, dry_run: bool, yes: bool, confirm: Callable[[str], bool]) 
         return result
     plan = Plan("vm-agent install", steps=steps)
     if dry_run:
-        plan.render(app.out)
-        result.data["plan"] = plan.as_json()
-        result.data["dry_run"] = True
-        app.out.info("Dry run: nothing was changed.")
-        return result
+        return plan_dry_run(plan, app.out, result)
     if not yes and not confirm(f"{steps[-1].describe}?"):
         app.out.info("Nothing was changed.")
         result.data["declined"] = True
         return result
     applied = apply(plan, app.out, app.paths.state_dir)
     result.changed = True
-    for value in applied.results.values():
-        if value.get("warning"):
-            result.warnings.append(str(value["warning"]))
-        if value.get("reboot_required"):
-            result.reboot_required = True
+    collect_warnings(applied, result)
     after = status(app, backend)
     result.data["vm_agent"] = after.as_json()
     for w in result.warnings:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from asrctl.errors import AsrctlError
-from asrctl.output import Output
-from asrctl.plan import Plan, Step, apply
+from asrctl.output import Output, Result
+from asrctl.plan import Plan, Step, apply, collect_warnings, dry_run
 from asrctl.system.journal import Journal
 from asrctl.system.lock import HostLock
 
@@ -130,3 +130,39 @@ def test_plan_json_redacts_secrets() -> None:
     text = json.dumps(plan.as_json())
     assert "s3cret-pass" not in text
     assert redact.MASK in text
+
+
+# --- what every verb does with a plan -------------------------------------------------------------------------
+
+
+def test_dry_run_shows_the_plan_and_changes_nothing(tmp_path: Path, capsys) -> None:
+    log: list[str] = []
+    plan = _plan(log)
+    plan.add(Step("cmd", "run a tool", lambda: None, argv=["/opt/tool", "--flag"]))
+    result = dry_run(plan, Output(), Result("install"))
+    assert log == []  # no step ran
+    assert not (tmp_path / "journal.json").exists()
+    assert result.data["dry_run"] is True
+    assert [s["id"] for s in result.data["plan"]["steps"]] == ["a", "b", "c", "cmd"]
+    assert result.data["plan"]["steps"][-1]["argv"] == ["/opt/tool", "--flag"]
+    err = capsys.readouterr().err
+    assert "/opt/tool --flag" in err and "Dry run: nothing was changed." in err
+
+
+def test_collect_warnings_gathers_warnings_and_reboots(tmp_path: Path) -> None:
+    plan = Plan("install")
+    plan.add(Step("a", "a", lambda: {"warning": "exit 98"}))
+    plan.add(Step("b", "b", lambda: {"reboot_required": True}))
+    plan.add(Step("c", "c", lambda: None))
+    result = Result("install")
+    collect_warnings(apply(plan, Output(), tmp_path), result)
+    assert result.warnings == ["exit 98"]
+    assert result.reboot_required is True
+
+
+def test_collect_warnings_without_any(tmp_path: Path) -> None:
+    plan = Plan("install")
+    plan.add(Step("a", "a", lambda: {"version": "9.66"}))
+    result = Result("install")
+    collect_warnings(apply(plan, Output(), tmp_path), result)
+    assert result.warnings == [] and result.reboot_required is False
