@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BSTAMP := $(VENV)/.installed-binary
 # The pure core and the modules around it whose types mypy checks.
 TYPED  := asrctl/matrix.py asrctl/bundles/names.py asrctl/errors.py asrctl/facts.py asrctl/bundles/catalog.py \
-          asrctl/bundles/digest.py asrctl/bundles/extract asrctl/plan.py asrctl/lifecycle.py \
+          asrctl/bundles/digest.py asrctl/bundles/extract asrctl/plan.py asrctl/lifecycle \
           asrctl/net asrctl/system/retry.py asrctl/system/paths.py asrctl/system/secrets.py asrctl/system/runner.py
 
 .DEFAULT_GOAL := help

@@ -30,6 +30,9 @@ def test_wheel_installs_into_a_fresh_venv_and_detects(tmp_path: Path) -> None:
     assert {"asrctl/platforms/linux.toml", "asrctl/platforms/windows.toml", "asrctl/platforms/vmagent.toml"} <= set(
         names
     )
+    # setup.cfg lists the packages by name: a new subpackage missing from that list is missing from the wheel.
+    sources = {p.relative_to(REPO).as_posix() for p in (REPO / "asrctl").rglob("*.py")}
+    assert sources - set(names) == set()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run(
