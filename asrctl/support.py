@@ -23,9 +23,9 @@ def _from_error(name: str, err: AsrctlError) -> Check:
 
 
 def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerprint: str | None) -> Result:
-    from asrctl import lifecycle
     from asrctl.agent import factory
     from asrctl.bundles.catalog import resolve_dirs, scan
+    from asrctl.lifecycle.preconditions import check_disk, require_privileges
     from asrctl.system.journal import Journal
     from asrctl.system.lock import HostLock, pid_alive
 
@@ -33,7 +33,7 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
     found: list[Check] = []
 
     try:
-        lifecycle.require_privileges(app)
+        require_privileges(app)
         found.append(Check("privileges", OK, "sandbox root" if app.paths.sandboxed else "root/Administrator"))
     except AsrctlError as err:
         found.append(_from_error("privileges", err))
@@ -77,7 +77,7 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
 
     install_dir = str(agent.install_dir) if agent else backend.default_install_dir()
     try:
-        lifecycle.check_disk(app, install_dir)
+        check_disk(app, install_dir)
         found.append(Check("disk space", OK, "enough free space on / and for the install folder"))
     except AsrctlError as err:
         found.append(_from_error("disk space", err))
@@ -184,7 +184,7 @@ def support_files(app: App) -> list[Path]:
 
 
 def collect(app: App, output: str | None) -> Result:
-    from asrctl.lifecycle import status
+    from asrctl.lifecycle.status import status
 
     result = Result(app.command)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -446,7 +446,7 @@ def vm_agent_steps(
 def install(app: App, dry_run: bool, yes: bool, confirm: Callable[[str], bool]) -> Result:
     """``asrctl vm-agent install``."""
     from asrctl.agent import factory
-    from asrctl.lifecycle import require_privileges
+    from asrctl.lifecycle.preconditions import require_privileges
 
     result = Result(app.command)
     backend = factory.backend_for(app)

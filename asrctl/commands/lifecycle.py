@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,9 @@ from asrctl.commands.common import begin
 from asrctl.commands.options import digest_options
 from asrctl.errors import AsrctlError
 from asrctl.output import Result
+
+if TYPE_CHECKING:
+    from asrctl.lifecycle.request import BundleChoice, RegistrationInput
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -55,8 +58,8 @@ registration_options = _stack(
 )
 
 
-def _registration(kw: dict[str, Any]) -> Any:
-    from asrctl.lifecycle import RegistrationInput
+def _registration(kw: dict[str, Any]) -> RegistrationInput:
+    from asrctl.lifecycle.request import RegistrationInput
 
     return RegistrationInput(
         cs_type=kw["cs_type"],
@@ -74,8 +77,8 @@ def _registration(kw: dict[str, Any]) -> Any:
     )
 
 
-def _bundle(kw: dict[str, Any]) -> Any:
-    from asrctl.lifecycle import BundleChoice
+def _bundle(kw: dict[str, Any]) -> BundleChoice:
+    from asrctl.lifecycle.request import BundleChoice
 
     return BundleChoice(path=kw["bundle_path"], sha256=kw["sha256"], require_digest=kw["require_digest"])
 
@@ -98,15 +101,17 @@ def _bundle(kw: dict[str, Any]) -> Any:
 @click.pass_context
 def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
     """Preflight → choose bundle → verify → unpack → vendor installer → register → post-checks."""
-    from asrctl import lifecycle
+    from asrctl.agent.base import InstallOptions
+    from asrctl.lifecycle import install as verb
+    from asrctl.lifecycle.request import Request
 
     app = begin(ctx, changes_machine=not dry_run)
-    req = lifecycle.Request(
+    req = Request(
         dry_run=dry_run,
         yes=yes,
         bundle=_bundle(kw),
         registration=_registration(kw),
-        options=lifecycle.InstallOptions(
+        options=InstallOptions(
             role=kw["role"],
             vm_platform=kw["vm_platform"],
             install_dir=kw["install_dir"],
@@ -114,7 +119,7 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
             timeout=kw["timeout"],
         ),
     )
-    return lifecycle.install(app, req, os.environ)
+    return verb.install(app, req, os.environ)
 
 
 @click.command()
@@ -125,17 +130,19 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
 @click.pass_context
 def upgrade(ctx: click.Context, dry_run: bool, yes: bool, allow_downgrade: bool, **kw: Any) -> Result:
     """Upgrade when the chosen bundle is newer than the installed agent; the registration is kept."""
-    from asrctl import lifecycle
+    from asrctl.agent.base import InstallOptions
+    from asrctl.lifecycle import upgrade as verb
+    from asrctl.lifecycle.request import Request
 
     app = begin(ctx, changes_machine=not dry_run)
-    req = lifecycle.Request(
+    req = Request(
         dry_run=dry_run,
         yes=yes,
         bundle=_bundle(kw),
         allow_downgrade=allow_downgrade,
-        options=lifecycle.InstallOptions(timeout=kw["timeout"]),
+        options=InstallOptions(timeout=kw["timeout"]),
     )
-    return lifecycle.upgrade(app, req, os.environ)
+    return verb.upgrade(app, req, os.environ)
 
 
 @click.command("register")
@@ -145,11 +152,12 @@ def upgrade(ctx: click.Context, dry_run: bool, yes: bool, allow_downgrade: bool,
 @click.pass_context
 def register_cmd(ctx: click.Context, dry_run: bool, **kw: Any) -> Result:
     """(Re)register the installed agent with a configuration server or replication appliance."""
-    from asrctl import lifecycle
+    from asrctl.lifecycle import register as verb
+    from asrctl.lifecycle.request import Request
 
     app = begin(ctx, changes_machine=not dry_run)
-    req = lifecycle.Request(dry_run=dry_run, registration=_registration(kw))
-    return lifecycle.register(app, req, os.environ)
+    req = Request(dry_run=dry_run, registration=_registration(kw))
+    return verb.register(app, req, os.environ)
 
 
 @click.command()
@@ -158,7 +166,8 @@ def register_cmd(ctx: click.Context, dry_run: bool, **kw: Any) -> Result:
 @click.pass_context
 def uninstall(ctx: click.Context, yes: bool, dry_run: bool) -> Result:
     """Remove the agent (uninstall.sh -Y on Linux, MsiExec on Windows); asks first unless -Y."""
-    from asrctl import lifecycle
+    from asrctl.lifecycle import uninstall as verb
+    from asrctl.lifecycle.request import Request
 
     app = begin(ctx, changes_machine=not dry_run)
 
@@ -167,16 +176,17 @@ def uninstall(ctx: click.Context, yes: bool, dry_run: bool) -> Result:
             raise AsrctlError("ASRCTL-E004", "uninstall asks for confirmation, but standard input is not a terminal")
         return click.confirm(question, default=False, err=True)
 
-    return lifecycle.uninstall(app, lifecycle.Request(dry_run=dry_run, yes=yes), confirm)
+    return verb.uninstall(app, Request(dry_run=dry_run, yes=yes), confirm)
 
 
 @click.command()
 @click.pass_context
 def status(ctx: click.Context) -> Result:
     """Installed?, version, install dir, registration, services, newer bundle available?"""
-    from asrctl import lifecycle, render
+    from asrctl import render
+    from asrctl.lifecycle import status as verb
 
     app = begin(ctx)
-    result = lifecycle.status(app)
+    result = verb.status(app)
     render.status(app, result)
     return result

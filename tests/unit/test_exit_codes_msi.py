@@ -11,9 +11,9 @@ import pytest
 from fakes.cli import ensure_vm_agent_command
 from fakes.windows import install_agent, simulated_windows_host, world
 
-from asrctl import lifecycle
 from asrctl.cli import run
 from asrctl.errors import CATALOGUE, AsrctlError
+from asrctl.lifecycle import status as status_verb
 from asrctl.system.runner import Scripted
 
 # The contract's table, written out (not derived from errors.msi_exit).
@@ -56,7 +56,7 @@ def test_every_catalogue_error_through_run(code: str, ubuntu: Path, monkeypatch,
     def fail(app):
         raise AsrctlError(code, f"simulated {code}")
 
-    monkeypatch.setattr(lifecycle, "status", fail)
+    monkeypatch.setattr(status_verb, "status", fail)
     assert run(["--exit-codes", "msi", "--root", str(ubuntu), "status"]) == _expected(code)
     assert run(["--exit-codes", "asrctl", "--root", str(ubuntu), "status"]) == CATALOGUE[code].exit
     assert run(["--root", str(ubuntu), "status"]) == CATALOGUE[code].exit
@@ -106,14 +106,14 @@ def test_internal_error_and_interrupt_are_1603(ubuntu: Path, monkeypatch) -> Non
     def bug(app):
         raise ZeroDivisionError("bug")
 
-    monkeypatch.setattr(lifecycle, "status", bug)
+    monkeypatch.setattr(status_verb, "status", bug)
     assert run(["--exit-codes", "msi", "--root", str(ubuntu), "status"]) == 1603
     assert run(["--root", str(ubuntu), "status"]) == 1
 
     def interrupted(app):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lifecycle, "status", interrupted)
+    monkeypatch.setattr(status_verb, "status", interrupted)
     assert run(["--exit-codes", "msi", "--root", str(ubuntu), "status"]) == 1603
     assert run(["--root", str(ubuntu), "status"]) == 130
 
@@ -122,7 +122,7 @@ def test_internal_error_and_interrupt_are_1603(ubuntu: Path, monkeypatch) -> Non
 
         raise Terminated
 
-    monkeypatch.setattr(lifecycle, "status", terminated)
+    monkeypatch.setattr(status_verb, "status", terminated)
     assert run(["--exit-codes", "msi", "--root", str(ubuntu), "status"]) == 1603
     assert run(["--root", str(ubuntu), "status"]) == 143
 

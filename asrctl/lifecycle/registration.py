@@ -1,0 +1,148 @@
+"""Registration with a configuration server or replication appliance: inputs checked before anything changes,
+the connectivity check, the steps (a private passphrase file, the configurator) and their retry on transient
+failures. Used by install (register after installing) and register.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asrctl.agent.base import AgentBackend, InstalledAgent, Registration
+from asrctl.app import App
+from asrctl.errors import AsrctlError, Reported
+from asrctl.lifecycle.request import RegistrationInput
+from asrctl.output import Result
+from asrctl.plan import Plan, Step
+from asrctl.system import secrets
+
+
+@dataclass
+class PreparedRegistration:
+    registration: Registration
+    passphrase: secrets.Passphrase | None
+    private_file: Path | None  # written during apply, removed after
+
+
+def prepare_registration(
+    app: App, inp: RegistrationInput, run_id: str, environ: Mapping[str, str]
+) -> PreparedRegistration | None:
+    """Validate registration inputs before anything changes. None means: do not register now."""
+    if inp.no_register:
+        return None
+    if inp.cs_type == "CSPrime":
+        if not inp.config_file:
+            return None  # modernized install: print the agent config input, register later
+        cfg = Path(inp.config_file)
+        if not cfg.is_file():
+            raise AsrctlError("ASRCTL-E085", f"--config-file {cfg}: no such file")
+        return PreparedRegistration(Registration("CSPrime", config_file=cfg.resolve()), None, None)
+    passphrase = secrets.obtain(inp.passphrase_file, inp.passphrase_stdin, environ, inp.insecure_passphrase_file)
+    if not inp.endpoint and passphrase is None:
+        raise AsrctlError(
+            "ASRCTL-E085",
+            "no configuration server given: pass --cs-endpoint HOST[:PORT] with a passphrase source, "
+            "or --no-register to install without registering",
+        )
+    if not inp.endpoint:
+        raise AsrctlError("ASRCTL-E085", "a passphrase was given but no --cs-endpoint HOST[:PORT]")
+    if passphrase is None:
+        raise AsrctlError(
+            "ASRCTL-E050",
+            f"--cs-endpoint {inp.endpoint} needs a passphrase: --passphrase-file FILE, --passphrase-stdin or "
+            f"{secrets.ENV_VAR}",
+        )
+    from asrctl.net.endpoint import parse_endpoint
+
+    parse_endpoint(inp.endpoint)
+    private = None
+    if passphrase.path is None:
+        private = secrets.private_path(app.paths.state_dir, run_id)
+        file_for_vendor = private
+    else:
+        file_for_vendor = passphrase.path.resolve()
+    reg = Registration("CSLegacy", endpoint=inp.endpoint, passphrase_file=file_for_vendor)
+    return PreparedRegistration(reg, passphrase, private)
+
+
+def check_connectivity(app: App, inp: RegistrationInput, result: Result) -> None:
+    """Before anything changes: can this host reach the configuration server? (exit 8 if not)."""
+    if inp.skip_connectivity_check or not inp.endpoint or inp.cs_type != "CSLegacy":
+        return
+    from asrctl.net import checks as net_checks
+    from asrctl.net.endpoint import parse_endpoint
+    from asrctl.net.preflight import check_cs
+
+    endpoint = parse_endpoint(inp.endpoint)
+    checks = check_cs(endpoint, ps_port=inp.ps_port, timeout=inp.connect_timeout, fingerprint=inp.cs_fingerprint)
+    result.data["connectivity"] = net_checks.to_json(checks)
+    net_checks.render(app.out, checks)
+    error = net_checks.error_for(checks)
+    if error is not None:
+        raise Reported(error, result)  # the table already named the failure
+
+
+def registration_steps(
+    app: App, backend: AgentBackend, prepared: PreparedRegistration, install_dir: str, plan: Plan
+) -> None:
+    if prepared.private_file is not None:
+        target = prepared.private_file
+        passphrase = prepared.passphrase
+        assert passphrase is not None
+        plan.cleanup.append(target.parent)
+        plan.add(
+            Step(
+                "passphrase",
+                f"Put the passphrase in a private file for the configurator ({target}, mode 0600)",
+                lambda: {"file": str(secrets.write_private(passphrase, target))},
+            )
+        )
+    plan.add(backend.register_step(prepared.registration, install_dir, retry=_registration_retry(app)))
+
+
+def _registration_retry(app: App) -> Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]:
+    """Retry registration on transient failures (connection refused, timeout), never on a wrong passphrase."""
+    from asrctl.net.checks import is_transient
+    from asrctl.system import retry
+
+    def transient(exc: BaseException) -> bool:
+        return isinstance(exc, AsrctlError) and (exc.code == "ASRCTL-E063" or is_transient(exc))
+
+    def on_retry(attempt: int, delay: float, exc: Exception) -> None:
+        app.out.warn(f"registration attempt {attempt} failed ({retry.describe(exc)}); retrying in {delay:.0f} s")
+
+    def run(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        return retry.retry(
+            fn,
+            attempts=4,
+            base_delay=2.0,
+            max_delay=60.0,
+            max_total=30.0,
+            jitter=0.2,  # a fleet registering at once spreads out
+            is_transient=transient,
+            on_retry=on_retry,
+        )
+
+    return run
+
+
+def same_registration(agent: InstalledAgent, reg: Registration) -> bool:
+    if not agent.registered:
+        return False
+    if reg.cs_type == "CSPrime":
+        return (agent.cs_type or "").lower() == "csprime"
+    return _endpoint_key(agent.cs_endpoint) == _endpoint_key(reg.endpoint)
+
+
+def _endpoint_key(text: str | None) -> tuple[str, int] | None:
+    if not text:
+        return None
+    from asrctl.net.endpoint import parse_endpoint
+
+    try:
+        ep = parse_endpoint(text)
+    except AsrctlError:
+        return (text.lower(), 443)
+    return (ep.host.lower(), ep.port)
