@@ -75,7 +75,27 @@ def status(app: App, result: Result) -> None:
     _warnings(app, result)
 
 
-def _vm_agent(vm: dict | None) -> str | None:
+def vm_agent(app: App, result: Result) -> None:
+    vm: dict[str, Any] = result.data["vm_agent"]
+    installed = {True: "yes", False: "no", None: "unknown"}[vm["installed"]]
+    pids = vm["pids"]
+    running = "yes" + (f" (pid {', '.join(map(str, pids))})" if pids else "") if vm["running"] else "no"
+    app.out.keyvalues(
+        "Azure VM agent",
+        [
+            ("Installed", installed),
+            ("Version", vm["version"]),
+            ("Package", vm["package"]),
+            ("Service", vm["service"]),
+            ("Running", running),
+            ("Source", vm["source"]),
+        ],
+    )
+    for note in vm["notes"]:
+        app.out.warn(note)
+
+
+def _vm_agent(vm: dict[str, Any] | None) -> str | None:
     if not vm:
         return None
     name = vm.get("package") or vm.get("service") or "Azure VM agent"

@@ -11,7 +11,8 @@ A machine that fails over to Azure needs the Azure VM agent to run extensions (a
 
 Per-distribution facts (package, service, package manager, package-file names) live in platforms/vmagent.toml.
 ``vm_agent_steps`` is what install/upgrade add to their plan (soft: a failure there is a warning, never a
-reason to call a working Mobility Service install failed); ``asrctl vm-agent install`` uses it strictly.
+reason to call a working Mobility Service install failed); ``asrctl vm-agent install`` (lifecycle/vmagent.py, the
+verb) uses it strictly. This module knows packages and the OS; it decides nothing about a run.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ import logging
 import ntpath
 import os
 import shutil
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -33,9 +33,7 @@ from asrctl.agent.windows_codes import msiexec_outcome
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
-from asrctl.output import Result
-from asrctl.plan import Plan, Step, apply, collect_warnings
-from asrctl.plan import dry_run as plan_dry_run
+from asrctl.plan import Step
 from asrctl.system.runner import TimedOut
 
 LOG = logging.getLogger("asrctl")
@@ -418,12 +416,8 @@ def _is_windows(app: App, backend: Any) -> bool:
     return getattr(backend, "name", None) == "windows" or app.facts.os_family == "windows"
 
 
-def status(app: App, backend: Any = None) -> VmAgentStatus:
+def status(app: App, backend: Any) -> VmAgentStatus:
     """Is the Azure VM agent installed (package / registry) and running (process / service)?"""
-    if backend is None:
-        from asrctl.agent import factory
-
-        backend = factory.backend_for(app)
     return _windows_status(app, backend) if _is_windows(app, backend) else _linux_status(app, backend)
 
 
@@ -441,47 +435,3 @@ def vm_agent_steps(
     if _is_windows(app, backend):
         return _windows_steps(app, backend, bundle_or_dir, dirs, strict)
     return _linux_steps(app, backend, dirs, strict)
-
-
-def install(app: App, dry_run: bool, yes: bool, confirm: Callable[[str], bool]) -> Result:
-    """``asrctl vm-agent install``."""
-    from asrctl.agent import factory
-    from asrctl.lifecycle.preconditions import require_privileges
-
-    result = Result(app.command)
-    backend = factory.backend_for(app)
-    before = status(app, backend)
-    result.data["vm_agent"] = before.as_json()
-    if before.installed:
-        app.out.success(f"the Azure VM agent is installed{f' ({before.version})' if before.version else ''}")
-        return result
-    require_privileges(app)
-    steps = vm_agent_steps(app, backend, None, strict=True)
-    if not steps:
-        app.out.success("the Azure VM agent comes with the installed Mobility Service; nothing to do")
-        return result
-    plan = Plan("vm-agent install", steps=steps)
-    if dry_run:
-        return plan_dry_run(plan, app.out, result)
-    if not yes and not confirm(f"{steps[-1].describe}?"):
-        app.out.info("Nothing was changed.")
-        result.data["declined"] = True
-        return result
-    applied = apply(plan, app.out, app.paths.state_dir)
-    result.changed = True
-    collect_warnings(applied, result)
-    after = status(app, backend)
-    result.data["vm_agent"] = after.as_json()
-    for w in result.warnings:
-        app.out.warn(w)
-    app.out.success(f"Azure VM agent installed{f' ({after.version})' if after.version else ''}")
-    return result
-
-
-def confirm_on_terminal(question: str) -> bool:
-    """Ask on a terminal; without one, a usage error instead of hanging (CLI contract)."""
-    import click
-
-    if not sys.stdin.isatty():
-        raise AsrctlError("ASRCTL-E004", "vm-agent install asks for confirmation, but standard input is not a terminal")
-    return click.confirm(question, default=False, err=True)

@@ -1,11 +1,15 @@
-"""What every verb module shares: the app from the context and the start of a verb."""
+"""What every verb module shares: the app from the context, the start of a verb, asking on the terminal."""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 import click
 
 from asrctl import __version__
 from asrctl.app import App
+from asrctl.errors import AsrctlError
 
 
 def get_app(ctx: click.Context) -> App:
@@ -23,3 +27,15 @@ def begin(ctx: click.Context, changes_machine: bool = False) -> App:
 
     LOGGER.info("asrctl %s: %s (root %s)", __version__, app.command, app.paths.root)
     return app
+
+
+def confirm_on_terminal(verb: str) -> Callable[[str], bool]:
+    """How ``verb`` asks before it changes the machine: on a terminal; without one, a usage error instead of
+    hanging (CLI contract: exit 2, ``ASRCTL-E004``, "add -Y")."""
+
+    def confirm(question: str) -> bool:
+        if not sys.stdin.isatty():
+            raise AsrctlError("ASRCTL-E004", f"{verb} asks for confirmation, but standard input is not a terminal")
+        return click.confirm(question, default=False, err=True)
+
+    return confirm

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from asrctl.commands.common import begin
+from asrctl.commands.common import begin, confirm_on_terminal
 from asrctl.commands.options import digest_options
-from asrctl.errors import AsrctlError
 from asrctl.output import Result
 
 if TYPE_CHECKING:
@@ -170,13 +168,7 @@ def uninstall(ctx: click.Context, yes: bool, dry_run: bool) -> Result:
     from asrctl.lifecycle.request import Request
 
     app = begin(ctx, changes_machine=not dry_run)
-
-    def confirm(question: str) -> bool:
-        if not sys.stdin.isatty():
-            raise AsrctlError("ASRCTL-E004", "uninstall asks for confirmation, but standard input is not a terminal")
-        return click.confirm(question, default=False, err=True)
-
-    return verb.uninstall(app, Request(dry_run=dry_run, yes=yes), confirm)
+    return verb.uninstall(app, Request(dry_run=dry_run, yes=yes), confirm_on_terminal("uninstall"))
 
 
 @click.command()

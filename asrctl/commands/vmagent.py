@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
-from asrctl.commands.common import begin
+from asrctl.commands.common import begin, confirm_on_terminal
 from asrctl.output import Result
-
-if TYPE_CHECKING:
-    from asrctl.agent.vmagent import VmAgentStatus
-    from asrctl.app import App
 
 
 @click.group("vm-agent")
@@ -23,12 +17,12 @@ def vm_agent() -> None:
 @click.pass_context
 def vm_agent_status(ctx: click.Context) -> Result:
     """Installed (package / registry)? Running (process / service)?"""
-    from asrctl.agent import vmagent
+    from asrctl import render
+    from asrctl.lifecycle import vmagent as verb
 
     app = begin(ctx)
-    st = vmagent.status(app)
-    result = Result(app.command, data={"vm_agent": st.as_json()})
-    _render(app, st)
+    result = verb.status(app)
+    render.vm_agent(app, result)
     return result
 
 
@@ -39,25 +33,7 @@ def vm_agent_status(ctx: click.Context) -> Result:
 def vm_agent_install(ctx: click.Context, dry_run: bool, yes: bool) -> Result:
     """Install it: from a package file in the bundle dir (air-gapped) or the configured repositories (Linux),
     or from a WindowsAzureVmAgent*.msi in the bundle dir (Windows, bundles older than 9.7.0.0)."""
-    from asrctl.agent import vmagent
+    from asrctl.lifecycle import vmagent as verb
 
     app = begin(ctx, changes_machine=not dry_run)
-    return vmagent.install(app, dry_run, yes, vmagent.confirm_on_terminal)
-
-
-def _render(app: App, st: VmAgentStatus) -> None:
-    installed = {True: "yes", False: "no", None: "unknown"}[st.installed]
-    running = "yes" + (f" (pid {', '.join(map(str, st.pids))})" if st.pids else "") if st.running else "no"
-    app.out.keyvalues(
-        "Azure VM agent",
-        [
-            ("Installed", installed),
-            ("Version", st.version),
-            ("Package", st.package),
-            ("Service", st.service),
-            ("Running", running),
-            ("Source", st.source),
-        ],
-    )
-    for note in st.notes:
-        app.out.warn(note)
+    return verb.install(app, dry_run, yes, confirm_on_terminal("vm-agent install"))
