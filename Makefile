@@ -44,10 +44,11 @@ test: $(STAMP) ## Run the whole test suite
 test-fast: $(STAMP) ## Unit tests only
 	$(PY) -m pytest -q tests/unit
 
-lint: $(STAMP) ## ruff check + format check, mypy on the pure core
+lint: $(STAMP) ## ruff check + format check, mypy on the pure core, the import layers (setup.cfg)
 	$(VENV)/bin/ruff check asrctl scripts tests
 	$(VENV)/bin/ruff format --check asrctl scripts tests
 	$(VENV)/bin/mypy $(TYPED)
+	$(VENV)/bin/lint-imports --no-logo
 
 fmt: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format asrctl scripts tests
@@ -80,5 +81,5 @@ bench-startup: binary ## Startup: dist/asrctl vs a frozen hello-world; python -m
 	$(PY) scripts/bench_startup.py
 
 clean: ## Remove the venv, build output and caches
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
