@@ -12,7 +12,7 @@ from asrctl.agent.base import AgentBackend
 from asrctl.agent.linux import LinuxBackend
 from asrctl.agent.windows import WindowsBackend
 from asrctl.app import App
-from asrctl.system.runner import Runner
+from asrctl.system.runner import ProcessRunner, Runner
 
 BackendClass = type[LinuxBackend] | type[WindowsBackend]
 
@@ -29,4 +29,4 @@ def select_backend(os_family: str) -> BackendClass:
 def backend_for(app: App, runner: Runner | None = None) -> AgentBackend:
     """The backend for this host, built on the app's root and output (a real runner unless one is given)."""
     backend_class = select_backend(app.facts.os_family)
-    return backend_class(app.paths, runner or Runner(app.paths), app.out)
+    return backend_class(app.paths, runner or ProcessRunner(app.paths), app.out)

@@ -1,7 +1,8 @@
-"""Run child processes: argv lists only, the host's environment, timeouts, redaction, dry-run.
+"""Run child processes: argv lists only, the host's environment, timeouts, redaction.
 
-Every process asrctl starts goes through a :class:`Runner`. The recording runner used by tests replays
-scripted results and records argv, so backends (Windows included) are tested on any OS.
+Every process asrctl starts goes through a :class:`Runner`: the protocol the backends are written against.
+:class:`ProcessRunner` is the real one; the tests hand backends a recording runner instead
+(tests/fakes/runner.py), so the Windows backend runs its whole suite on Linux.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from asrctl.system.paths import Paths
 from asrctl.system.redact import redact
@@ -50,7 +52,24 @@ def shown(argv: Sequence[str]) -> str:
     return redact(" ".join(shlex.quote(a) for a in argv))
 
 
-class Runner:
+class Runner(Protocol):
+    """Runs one program to completion. ``argv`` is a list (a string is refused: no shell, ever); ``env`` is added
+    to the host's environment; a timeout stops the program's whole process tree and raises :class:`TimedOut`."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin_text: str | None = None,
+    ) -> Completed: ...
+
+
+class ProcessRunner:
+    """The real runner: a child process in its own process group, with the host's environment back."""
+
     def __init__(self, paths: Paths, environ: Mapping[str, str] | None = None) -> None:
         self.paths = paths
         self._environ = environ
@@ -136,55 +155,3 @@ def _stop_tree(proc: subprocess.Popen[str]) -> None:
         proc.communicate(timeout=1)
     except (subprocess.TimeoutExpired, ValueError, OSError):
         pass
-
-
-@dataclass
-class Scripted:
-    """One expected call for the :class:`RecordingRunner`: match on argv prefix, return this result."""
-
-    returncode: int = 0
-    stdout: str = ""
-    stderr: str = ""
-    effect: Callable[[list[str]], None] | None = None
-
-
-@dataclass
-class RecordingRunner:
-    """Records every argv and answers from a script: ``{argv0 basename or full prefix: Scripted | [Scripted...]}``.
-
-    Used to test backends (Windows included) without running anything.
-    """
-
-    script: dict[str, Scripted | list[Scripted]] = field(default_factory=dict)
-    calls: list[list[str]] = field(default_factory=list)
-    envs: list[dict[str, str]] = field(default_factory=list)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin_text: str | None = None,
-    ) -> Completed:
-        if isinstance(argv, str):
-            raise TypeError("argv must be a list of arguments, not a string")
-        call = [os.fspath(a) for a in argv]
-        self.calls.append(call)
-        self.envs.append(dict(env or {}))
-        answer = self._answer(call)
-        if answer.effect:
-            answer.effect(call)
-        return Completed(call, answer.returncode, answer.stdout, answer.stderr)
-
-    def _answer(self, call: list[str]) -> Scripted:
-        joined = " ".join(call)
-        base = call[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
-        for key in sorted(self.script, key=len, reverse=True):
-            if joined.startswith(key) or base == key.lower():
-                entry = self.script[key]
-                if isinstance(entry, list):
-                    return entry.pop(0) if len(entry) > 1 else entry[0]
-                return entry
-        return Scripted()

@@ -22,8 +22,8 @@ from asrctl.agent.windows import (
 )
 from asrctl.output import Output
 from asrctl.system.paths import Paths
-from asrctl.system.runner import RecordingRunner, Scripted
 from asrctl.system.winreg_access import MemoryRegistry
+from fakes.runner import RecordingRunner, Scripted
 
 ENV = {
     "SystemRoot": "C:\\Windows",

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from fakes.cli import ensure_vm_agent_command
+from fakes.runner import Scripted
 from fakes.windows import install_agent, simulated_windows_host, world
 
 from asrctl.cli import run
 from asrctl.errors import CATALOGUE, AsrctlError
 from asrctl.lifecycle import status as status_verb
-from asrctl.system.runner import Scripted
 
 # The contract's table, written out (not derived from errors.msi_exit).
 EXPECTED_MSI = {

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fakes.runner import RecordingRunner, Scripted
 from fakes.windows import install_agent, signature_json, world
 
 from asrctl.agent import vmagent
@@ -17,7 +18,6 @@ from asrctl.bundles.catalog import Bundle
 from asrctl.bundles.names import parse
 from asrctl.errors import AsrctlError
 from asrctl.output import Output
-from asrctl.system.runner import RecordingRunner, Scripted
 
 REPO = Path(__file__).resolve().parents[2]
 DISTROS = REPO / "tests/fixtures/distros"

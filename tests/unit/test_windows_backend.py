@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes.runner import Scripted
 from fakes.windows import DEFAULT_DIR, World, install_agent, signature_json, split_windows, switches, world
 
 from asrctl.agent.base import InstallOptions, Registration
@@ -30,7 +31,6 @@ from asrctl.agent.windows_codes import SUCCESS_CODES, VENDOR_CODES
 from asrctl.bundles.catalog import Bundle
 from asrctl.bundles.names import parse
 from asrctl.errors import AsrctlError
-from asrctl.system.runner import Scripted
 
 STAGED = "C:\\ProgramData\\asrctl\\staging\\0123abcd\\bundle"
 BUNDLE_NAME = "Microsoft-ASR_UA_9.66.7567.1_Windows_GA_20Sep2025_release.exe"
