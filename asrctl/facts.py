@@ -23,6 +23,8 @@ from typing import Any
 
 from asrctl.errors import AsrctlError
 from asrctl.system.paths import Paths
+from asrctl.system.winreg_access import RegistryValue
+from asrctl.versions import is_number
 
 # The files Microsoft's OS_details.sh looks at, in its order.
 RELEASE_FILES = (
@@ -346,7 +348,7 @@ NT_CURRENT_VERSION = r"SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 def collect_windows(
     paths: Paths,
     getwindowsversion: Callable[[], Any] | None = None,
-    read_registry: Callable[[str, str], Any] | None = None,
+    read_registry: Callable[[str, str], RegistryValue | None] | None = None,
     environ: Mapping[str, str] | None = None,
     machine: Callable[[], str] = _platform.machine,
     is_admin: Callable[[], bool] | None = None,
@@ -368,7 +370,7 @@ def collect_windows(
     product_name = str(read_registry(NT_CURRENT_VERSION, "ProductName") or "Windows")
     installation_type = str(read_registry(NT_CURRENT_VERSION, "InstallationType") or "")
     build = int(getattr(wv, "build", 0))
-    ubr = read_registry(NT_CURRENT_VERSION, "UBR") or 0
+    ubr = _as_int(read_registry(NT_CURRENT_VERSION, "UBR"))  # a REG_DWORD
     # A 32-bit process on 64-bit Windows sees "x86"; the OS architecture is in PROCESSOR_ARCHITEW6432.
     arch = normalize_arch(env.get("PROCESSOR_ARCHITEW6432") or env.get("PROCESSOR_ARCHITECTURE") or machine())
     if build >= 22000 and product_type == "client" and "Windows 10" in product_name:
@@ -381,7 +383,7 @@ def collect_windows(
         product_type=product_type,
         service_pack=int(getattr(wv, "service_pack_major", 0)),
         installation_type=installation_type,
-        ubr=int(ubr),
+        ubr=ubr,
     )
     return HostFacts(
         os_family="windows",
@@ -394,3 +396,11 @@ def collect_windows(
         root=str(paths.root),
         windows=win,
     )
+
+
+def _as_int(value: RegistryValue | None) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and is_number(value):
+        return int(value)
+    return 0

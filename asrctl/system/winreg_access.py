@@ -2,19 +2,22 @@
 
 ``winreg`` and ``ctypes.windll`` are imported inside the functions that need them, never at module import, so
 the whole test suite imports this module on Linux. :class:`WinRegistry` reads the real HKLM (64-bit view);
-:class:`MemoryRegistry` is the in-memory stand-in the Windows backend is tested with.
+the tests give the Windows backend an in-memory registry instead (tests/fakes/registry.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Protocol
+
+# What a registry value holds, as winreg returns it: REG_SZ/EXPAND_SZ → str, REG_DWORD/QWORD → int,
+# REG_BINARY → bytes, REG_MULTI_SZ → list of str.
+RegistryValue = str | int | bytes | list[str]
 
 
 class Registry(Protocol):
     """Read-only HKLM access. Key paths are relative to HKLM, with backslashes; names are case-insensitive."""
 
-    def read(self, key: str, value: str) -> Any:
+    def read(self, key: str, value: str) -> RegistryValue | None:
         """The value's data, or None when the key or the value does not exist."""
         ...
 
@@ -32,14 +35,14 @@ def _winreg() -> Any:
     return winreg
 
 
-def read_hklm(key: str, value: str, view64: bool = True) -> Any:
+def read_hklm(key: str, value: str, view64: bool = True) -> RegistryValue | None:
     """Read ``HKLM\\key\\value``; None when the key or value does not exist."""
     winreg = _winreg()
 
     access = winreg.KEY_READ | (winreg.KEY_WOW64_64KEY if view64 else 0)
     try:
         with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key, 0, access) as handle:
-            data, _kind = winreg.QueryValueEx(handle, value)
+            data: RegistryValue = winreg.QueryValueEx(handle, value)[0]
             return data
     except OSError:  # FileNotFoundError included
         return None
@@ -78,7 +81,7 @@ def subkeys_of(key: str, view64: bool = True) -> list[str]:
 class WinRegistry:
     """The real registry (HKLM, 64-bit view: explicit ``Wow6432Node`` paths reach the 32-bit hive)."""
 
-    def read(self, key: str, value: str) -> Any:
+    def read(self, key: str, value: str) -> RegistryValue | None:
         return read_hklm(key, value)
 
     def exists(self, key: str) -> bool:
@@ -86,48 +89,6 @@ class WinRegistry:
 
     def subkeys(self, key: str) -> list[str]:
         return subkeys_of(key)
-
-
-def _norm(key: str) -> str:
-    return "\\".join(part for part in key.replace("/", "\\").split("\\") if part).lower()
-
-
-class MemoryRegistry:
-    """An in-memory HKLM: ``{key path: {value name: data}}``. Every parent of a listed key exists too."""
-
-    def __init__(self, keys: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        self._keys: dict[str, tuple[str, dict[str, Any]]] = {}
-        for key, values in (keys or {}).items():
-            self.set(key, values)
-
-    def set(self, key: str, values: Mapping[str, Any] | None = None) -> None:
-        name = "\\".join(part for part in key.replace("/", "\\").split("\\") if part)
-        _, existing = self._keys.get(_norm(key), (name, {}))
-        existing.update({k.lower(): v for k, v in (values or {}).items()})
-        self._keys[_norm(key)] = (name, existing)
-
-    def delete(self, key: str) -> None:
-        prefix = _norm(key)
-        for k in [k for k in self._keys if k == prefix or k.startswith(prefix + "\\")]:
-            del self._keys[k]
-
-    def read(self, key: str, value: str) -> Any:
-        entry = self._keys.get(_norm(key))
-        return None if entry is None else entry[1].get(value.lower())
-
-    def exists(self, key: str) -> bool:
-        want = _norm(key)
-        return any(k == want or k.startswith(want + "\\") for k in self._keys)
-
-    def subkeys(self, key: str) -> list[str]:
-        want = _norm(key)
-        found: dict[str, str] = {}
-        for k, (name, _values) in self._keys.items():
-            if k.startswith(want + "\\"):
-                depth = want.count("\\") + 1
-                child = name.split("\\")[depth]
-                found.setdefault(child.lower(), child)
-        return sorted(found.values(), key=str.lower)
 
 
 def is_admin() -> bool:

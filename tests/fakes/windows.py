@@ -22,7 +22,7 @@ from asrctl.agent.windows import (
 )
 from asrctl.output import Output
 from asrctl.system.paths import Paths
-from asrctl.system.winreg_access import MemoryRegistry
+from fakes.registry import MemoryRegistry
 from fakes.runner import RecordingRunner, Scripted
 
 ENV = {

@@ -657,7 +657,7 @@ def test_no_posix_only_calls_in_the_windows_code() -> None:
 
 
 def test_memory_registry() -> None:
-    from asrctl.system.winreg_access import MemoryRegistry
+    from fakes.registry import MemoryRegistry
 
     reg = MemoryRegistry({"SOFTWARE\\Vendor\\App\\5": {"Version": "1.0"}, "SOFTWARE\\Vendor\\Other": {}})
     assert reg.read("software\\vendor\\APP\\5", "version") == "1.0"
