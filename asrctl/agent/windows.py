@@ -25,9 +25,9 @@ import logging
 import ntpath
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from asrctl.agent.base import InstalledAgent, InstallOptions, Registration, Service, run_vendor, vendor_result
 from asrctl.agent.windows_codes import (
@@ -41,8 +41,9 @@ from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
 from asrctl.output import Output
 from asrctl.plan import Step
+from asrctl.system.files import Files, LocalFiles
 from asrctl.system.paths import Paths
-from asrctl.system.runner import TimedOut
+from asrctl.system.runner import Runner, TimedOut
 from asrctl.system.winreg_access import Registry
 
 LOG = logging.getLogger("asrctl")
@@ -93,67 +94,17 @@ DEFENDER_SCRIPT = (
 # --- injectable pieces -------------------------------------------------------------------------------------
 
 
-class Files:
-    """File access on the target machine, by Windows path string. The default is the local file system."""
+class WindowsService(Protocol):
+    """A Windows service as psutil's ``WindowsService`` shows it: the three calls the backend makes."""
 
-    def exists(self, path: str) -> bool:
-        return os.path.exists(path)
+    def name(self) -> str: ...
 
-    def read_text(self, path: str) -> str | None:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                return fh.read(1024 * 1024)
-        except OSError:
-            return None
+    def status(self) -> str: ...
 
-    def makedirs(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
+    def pid(self) -> int | None: ...
 
 
-@dataclass
-class MemoryFiles(Files):
-    """An in-memory file system for tests: ``{windows path: text}``; directories are implied by files."""
-
-    files: dict[str, str] = field(default_factory=dict)
-    dirs: set[str] = field(default_factory=set)
-
-    @staticmethod
-    def _key(path: str) -> str:
-        return ntpath.normcase(ntpath.normpath(path))
-
-    def add(self, path: str, text: str = "") -> None:
-        self.files[self._key(path)] = text
-
-    def exists(self, path: str) -> bool:
-        key = self._key(path)
-        return key in self.files or key in self.dirs or any(f.startswith(key + "\\") for f in self.files)
-
-    def read_text(self, path: str) -> str | None:
-        return self.files.get(self._key(path))
-
-    def makedirs(self, path: str) -> None:
-        self.dirs.add(self._key(path))
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    """A service as psutil's ``WindowsService`` shows it (the same three methods), for tests."""
-
-    service_name: str
-    service_status: str = "running"
-    service_pid: int | None = None
-
-    def name(self) -> str:
-        return self.service_name
-
-    def status(self) -> str:
-        return self.service_status
-
-    def pid(self) -> int | None:
-        return self.service_pid
-
-
-def _psutil_services() -> Iterable[Any]:
+def _psutil_services() -> Iterable[WindowsService]:
     import psutil
 
     win_service_iter = getattr(psutil, "win_service_iter", None)
@@ -232,10 +183,10 @@ class WindowsBackend:
     def __init__(
         self,
         paths: Paths,
-        runner: Any,
+        runner: Runner,
         out: Output,
         registry: Registry | None = None,
-        services_iter: Callable[[], Iterable[Any]] | None = None,
+        services_iter: Callable[[], Iterable[WindowsService]] | None = None,
         environ: Mapping[str, str] | None = None,
         files: Files | None = None,
         is_admin: Callable[[], bool] | None = None,
@@ -246,7 +197,7 @@ class WindowsBackend:
         self._registry = registry
         self.services_iter = services_iter or _psutil_services
         self.environ = os.environ if environ is None else environ
-        self.files = files or Files()
+        self.files = files or LocalFiles()
         self.is_admin = is_admin or _default_is_admin
 
     @property

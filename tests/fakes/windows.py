@@ -1,11 +1,13 @@
 """A simulated Windows for the Windows backend: a recording runner that answers PowerShell, the installer,
-the configurator and MsiExec like Windows would, plus the in-memory registry and files, and a Windows command
-line splitter (the rules of CommandLineToArgvW / the MSVC runtime) to compare argv with documented commands.
+the configurator and MsiExec like Windows would; in-memory files and services (and fakes/registry.py's
+registry); a Windows command line splitter (the rules of CommandLineToArgvW / the MSVC runtime) to compare argv
+with documented commands.
 """
 
 from __future__ import annotations
 
 import json
+import ntpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,6 @@ from asrctl.agent.windows import (
     SIGNATURE_ENV,
     SIGNATURE_SCRIPT,
     UNINSTALL_KEYS,
-    MemoryFiles,
-    ServiceInfo,
     WindowsBackend,
 )
 from asrctl.output import Output
@@ -33,6 +33,50 @@ ENV = {
 }
 DEFAULT_DIR = "C:\\Program Files (x86)\\Microsoft Azure Site Recovery"
 MICROSOFT = "CN=Microsoft Corporation, O=Microsoft Corporation, L=Redmond, S=Washington, C=US"
+
+
+@dataclass
+class MemoryFiles:
+    """An in-memory Windows file system (asrctl.system.files.Files): ``{windows path: text}``; directories are
+    implied by files."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def _key(path: str) -> str:
+        return ntpath.normcase(ntpath.normpath(path))
+
+    def add(self, path: str, text: str = "") -> None:
+        self.files[self._key(path)] = text
+
+    def exists(self, path: str) -> bool:
+        key = self._key(path)
+        return key in self.files or key in self.dirs or any(f.startswith(key + "\\") for f in self.files)
+
+    def read_text(self, path: str) -> str | None:
+        return self.files.get(self._key(path))
+
+    def makedirs(self, path: str) -> None:
+        self.dirs.add(self._key(path))
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """A service as psutil's ``WindowsService`` shows it (asrctl.agent.windows.WindowsService)."""
+
+    service_name: str
+    service_status: str = "running"
+    service_pid: int | None = None
+
+    def name(self) -> str:
+        return self.service_name
+
+    def status(self) -> str:
+        return self.service_status
+
+    def pid(self) -> int | None:
+        return self.service_pid
 
 
 def signature_json(status: str = "Valid", subject: str | None = MICROSOFT) -> str:

@@ -77,3 +77,21 @@ def test_a_new_top_level_module_must_be_placed_in_a_layer(tmp_path: Path) -> Non
     proc = _lint(tree)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "newthing" in proc.stdout
+
+
+DOUBLES = {"RecordingRunner", "Scripted", "MemoryRegistry", "MemoryFiles", "ServiceInfo", "WindowsRunner"}
+
+
+def test_no_test_double_ships_in_the_product() -> None:
+    """The doubles live in tests/fakes/: nothing in asrctl/ defines one or imports the tests."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "asrctl").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name in DOUBLES:
+                found.append(f"{path.relative_to(REPO)}: class {node.name}")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("fakes", "tests"):
+                found.append(f"{path.relative_to(REPO)}: from {node.module} import ...")
+    assert found == []

@@ -332,7 +332,7 @@ def test_windows_status_from_registry_and_services(tmp_path: Path) -> None:
     assert "should have installed it" in vmagent.status(app, w.backend).notes[0]
     key = "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\{5CF4A8C1-0000-4C4D-A0E0-6F7E9C1B1E0A}"
     w.registry.set(key, {"DisplayName": "Windows Azure VM Agent - 2.6.1198.700", "DisplayVersion": "2.6.1198.700"})
-    from asrctl.agent.windows import ServiceInfo
+    from fakes.windows import ServiceInfo
 
     w.services.append(ServiceInfo("WindowsAzureGuestAgent", "running", 900))
     st = vmagent.status(app, w.backend)

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 from fakes.runner import Scripted
-from fakes.windows import DEFAULT_DIR, World, install_agent, signature_json, split_windows, switches, world
+from fakes.windows import (
+    DEFAULT_DIR,
+    ServiceInfo,
+    World,
+    install_agent,
+    signature_json,
+    split_windows,
+    switches,
+    world,
+)
 
 from asrctl.agent.base import InstallOptions, Registration
 from asrctl.agent.windows import (
@@ -25,7 +34,6 @@ from asrctl.agent.windows import (
     SIGNATURE_SCRIPT,
     UNINSTALL_KEYS,
     WU_REBOOT_REQUIRED,
-    ServiceInfo,
 )
 from asrctl.agent.windows_codes import SUCCESS_CODES, VENDOR_CODES
 from asrctl.bundles.catalog import Bundle
