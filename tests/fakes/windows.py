@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from asrctl.agent.windows import (
-    DEFENDER_SCRIPT,
     INMAGE_KEYS,
-    SIGNATURE_ENV,
-    SIGNATURE_SCRIPT,
     UNINSTALL_KEYS,
     WindowsBackend,
 )
+from asrctl.agent.windows_signing import DEFENDER_SCRIPT, SIGNATURE_ENV, SIGNATURE_SCRIPT
 from asrctl.output import Output
 from asrctl.system.paths import Paths
 from fakes.registry import MemoryRegistry

@@ -27,15 +27,13 @@ from fakes.windows import (
 from asrctl.agent.base import InstallOptions, Registration
 from asrctl.agent.windows import (
     CBS_REBOOT_PENDING,
-    DEFENDER_SCRIPT,
     PRODUCT_CODE,
     SESSION_MANAGER,
-    SIGNATURE_ENV,
-    SIGNATURE_SCRIPT,
     UNINSTALL_KEYS,
     WU_REBOOT_REQUIRED,
 )
 from asrctl.agent.windows_codes import SUCCESS_CODES, VENDOR_CODES
+from asrctl.agent.windows_signing import DEFENDER_SCRIPT, SIGNATURE_ENV, SIGNATURE_SCRIPT
 from asrctl.bundles.catalog import Bundle
 from asrctl.bundles.names import parse
 from asrctl.errors import AsrctlError
@@ -250,7 +248,7 @@ def test_unsigned_or_foreign_bundle_is_never_run(tmp_path: Path, answer: Scripte
 
 
 def test_signer_subject_components() -> None:
-    from asrctl.agent.windows import dn_parts
+    from asrctl.agent.windows_signing import dn_parts
 
     assert dn_parts('CN=Microsoft Corporation, O="Microsoft, Corp", C=US') == [
         "CN=Microsoft Corporation",
