@@ -195,10 +195,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         # click turns a KeyboardInterrupt inside a command into Abort, keeping it as the cause.
         if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):
-            err = AsrctlError("ASRCTL-E005", "terminated (SIGTERM)")
+            stopped = AsrctlError("ASRCTL-E005", "terminated (SIGTERM)")
         else:
-            err = AsrctlError("ASRCTL-E003", "interrupted")
-        return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
+            stopped = AsrctlError("ASRCTL-E003", "interrupted")
+        return _fail(stopped, Result(_current.command if _current else "asrctl"), fallback, stopped.exit_code)
     except Reported as rep:  # a failure the verb already showed: only the envelope and the exit code are left
         out = _current.out if _current else fallback
         out.emit(rep.result)
@@ -210,12 +210,12 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         LOGGER.exception("internal error")
         where = str(_current.log_file) if _current and _current.log_file else "stderr (run with -v)"
-        err = AsrctlError("ASRCTL-E001", f"internal error: {type(exc).__name__}: {exc} (details: {where})")
+        bug = AsrctlError("ASRCTL-E001", f"internal error: {type(exc).__name__}: {exc} (details: {where})")
         if _current and _current.out.verbosity > 0:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-        return _fail(err, Result(_current.command if _current else "asrctl"), fallback, EXIT_INTERNAL)
+        return _fail(bug, Result(_current.command if _current else "asrctl"), fallback, EXIT_INTERNAL)
     if not isinstance(rv, Result):
         return EXIT_OK if rv is None else int(rv)
     app = _current

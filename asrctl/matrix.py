@@ -101,7 +101,8 @@ def _listed(family: dict[str, Any]) -> str:
 
 def _release_for(family: dict[str, Any], version: str, patchlevel: int | None) -> dict[str, Any] | None:
     vt = vkey(version)
-    for rel in family["release"]:
+    releases: list[dict[str, Any]] = family["release"]
+    for rel in releases:
         if family.get("exact"):
             if rel["version"] == version:
                 return rel
@@ -229,8 +230,11 @@ def _select_in_family(
 
 def _build_in(entry: dict[str, Any], build: int) -> bool:
     if "builds" in entry:
-        return build in entry["builds"]
-    return entry.get("min_build", 0) <= build <= entry.get("max_build", 1 << 31)
+        builds: list[int] = entry["builds"]
+        return build in builds
+    low: int = entry.get("min_build", 0)
+    high: int = entry.get("max_build", 1 << 31)
+    return low <= build <= high
 
 
 def _select_windows(facts: HostFacts, data: dict[str, Any]) -> Platform | Unsupported:

@@ -26,7 +26,7 @@ def _try_lock(fh: IO[str]) -> bool:
             return True
         except BlockingIOError:
             return False
-    import msvcrt  # type: ignore[import-not-found]
+    import msvcrt
 
     try:
         fh.seek(0)
