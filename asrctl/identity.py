@@ -9,7 +9,7 @@ identity, so ``register`` refuses without ``--force``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
 
 from asrctl.system.journal import atomic_write
 from asrctl.system.paths import Paths
@@ -26,14 +26,15 @@ def machine_id(paths: Paths) -> str | None:
     return None
 
 
-def _path(paths: Paths) -> Any:
+def _path(paths: Paths) -> Path:
     return paths.state_dir / "identity.json"
 
 
-def record(paths: Paths, agent: Any) -> None:
-    if agent is None or not agent.host_id:
+def record(paths: Paths, host_id: str | None) -> None:
+    """Remember the registered agent's HostId (drscout.conf) with this machine's id."""
+    if not host_id:
         return
-    data = {"host_id": agent.host_id, "machine_id": machine_id(paths)}
+    data = {"host_id": host_id, "machine_id": machine_id(paths)}
     atomic_write(_path(paths), json.dumps(data, indent=2) + "\n")
 
 
@@ -41,7 +42,7 @@ def forget(paths: Paths) -> None:
     _path(paths).unlink(missing_ok=True)
 
 
-def check_clone(paths: Paths, agent: Any) -> str | None:
+def check_clone(paths: Paths, host_id: str | None) -> str | None:
     """A message when this looks like a clone of the machine the agent was registered on, else None."""
     try:
         data = json.loads(_path(paths).read_text(encoding="utf-8"))
@@ -49,11 +50,11 @@ def check_clone(paths: Paths, agent: Any) -> str | None:
         return None
     recorded_machine = data.get("machine_id")
     current = machine_id(paths)
-    if not agent or not agent.host_id or data.get("host_id") != agent.host_id:
+    if not host_id or data.get("host_id") != host_id:
         return None
     if recorded_machine and current and recorded_machine != current:
         return (
-            f"the agent's host identity {agent.host_id} was registered on machine-id {recorded_machine}, but this "
+            f"the agent's host identity {host_id} was registered on machine-id {recorded_machine}, but this "
             f"machine is {current}: this looks like a clone"
         )
     return None

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # rich is imported on first use
+    from rich.console import Console
 
 RESULT_VERSION = 1
 
@@ -50,12 +53,12 @@ class Output:
         self.json_mode = json_mode
         self.verbosity = verbosity
         self.color = color
-        self._console: Any = None
+        self._console: Console | None = None
         self._emitted = False
 
     # -- consoles -------------------------------------------------------------------------------------------
     @property
-    def console(self) -> Any:
+    def console(self) -> Console:
         if self._console is None:
             from rich.console import Console
 
@@ -217,7 +220,7 @@ class StepLines:
 
 
 class ProgressHandle:
-    def __init__(self, advance: Any, lines: StepLines | None) -> None:
+    def __init__(self, advance: Callable[[int], object] | None, lines: StepLines | None) -> None:
         self._advance = advance
         self.lines = lines
 

@@ -1,18 +1,27 @@
 """The backend protocol: what the lifecycle needs from an OS-specific agent backend.
 
-The lifecycle (asrctl/lifecycle.py) decides *what* happens; a backend knows *how* on its OS: where the agent
+The lifecycle (asrctl/lifecycle/) decides *what* happens; a backend knows *how* on its OS: where the agent
 lives, the vendor tools' exact argv, what their exit codes mean. Backends take an injected runner and root, so
 the Windows backend is tested on Linux.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from asrctl.bundles.catalog import Bundle
+from asrctl.errors import AsrctlError
+from asrctl.output import Output
 from asrctl.plan import Step
+from asrctl.system.runner import Completed, Runner, TimedOut
+
+StepResult = dict[str, Any]
+# Runs a step's action, again on a transient failure: the lifecycle decides the policy (lifecycle/registration.py),
+# the backend only marks which failures are transient (VendorOutcome.transient).
+Retry = Callable[[Callable[[], StepResult]], StepResult]
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,12 @@ class VendorOutcome:
 
 
 class AgentBackend(Protocol):
-    """What ``lifecycle.py`` calls on a backend (``LinuxBackend``, ``WindowsBackend``)."""
+    """What the lifecycle (and the VM agent's Linux steps) call on a backend (``LinuxBackend``, ``WindowsBackend``)."""
 
     name: str
+
+    @property
+    def runner(self) -> Runner: ...
 
     def default_install_dir(self) -> str: ...
 
@@ -88,7 +100,7 @@ class AgentBackend(Protocol):
         self, staged: Path, options: InstallOptions, upgrade: bool, previous: InstalledAgent | None
     ) -> list[Step]: ...
 
-    def register_step(self, reg: Registration, install_dir: str, retry: Any = None) -> Step: ...
+    def register_step(self, reg: Registration, install_dir: str, retry: Retry | None = None) -> Step: ...
 
     def config_input_step(self, install_dir: str) -> Step: ...
 
@@ -100,12 +112,15 @@ class AgentBackend(Protocol):
 
 
 def run_vendor(
-    runner: Any, argv: list[str], *, tool: str, timeout: float, cwd: Path | None = None, log: object = None
-) -> Any:
+    runner: Runner,
+    argv: list[str],
+    *,
+    tool: str,
+    timeout: float,
+    cwd: Path | None = None,
+    log: str | Path | None = None,
+) -> Completed:
     """Run a vendor tool; a timeout (the runner already stopped the whole process tree) is ``ASRCTL-E063``."""
-    from asrctl.errors import AsrctlError
-    from asrctl.system.runner import TimedOut
-
     try:
         return runner.run(argv, cwd=cwd, timeout=timeout)
     except TimedOut as exc:
@@ -116,12 +131,17 @@ def run_vendor(
 
 
 def vendor_result(
-    done: Any, outcome: VendorOutcome, *, tool: str, default_code: str, out: Any, log: object = None, detail: str = ""
-) -> dict[str, Any]:
+    done: Completed,
+    outcome: VendorOutcome,
+    *,
+    tool: str,
+    default_code: str,
+    out: Output,
+    log: str | Path | None = None,
+    detail: str = "",
+) -> StepResult:
     """A vendor tool's outcome as a step result; a failure raises its catalogued error with the vendor's exit code,
     the log to read and ``detail`` (a log tail, the tool's own words)."""
-    from asrctl.errors import AsrctlError
-
     if not outcome.ok:
         see = f"; log {log}" if log else ""
         raise AsrctlError(

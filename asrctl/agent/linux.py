@@ -22,6 +22,7 @@ from asrctl.agent.base import (
     InstalledAgent,
     InstallOptions,
     Registration,
+    Retry,
     Service,
     VendorOutcome,
     run_vendor,
@@ -336,7 +337,7 @@ class LinuxBackend:
 
         return Step("config-input", "Read the agent config input for the replication appliance", run, argv=argv)
 
-    def register_step(self, reg: Registration, install_dir: str, retry: Any = None) -> Step:
+    def register_step(self, reg: Registration, install_dir: str, retry: Retry | None = None) -> Step:
         root_dir = self.paths.host(install_dir)
         argv = self.register_argv(root_dir, reg)
 

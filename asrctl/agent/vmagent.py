@@ -26,15 +26,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 from asrctl import versions
+from asrctl.agent.base import AgentBackend, InstalledAgent, Service
 from asrctl.agent.windows_codes import msiexec_outcome
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
 from asrctl.plan import Step
-from asrctl.system.runner import TimedOut
+from asrctl.system.files import Files
+from asrctl.system.runner import Runner, TimedOut
+from asrctl.system.winreg_access import Registry
 
 LOG = logging.getLogger("asrctl")
 
@@ -46,6 +49,38 @@ UNINSTALL_ROOTS = (
 # change the real host, not the root.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OUTPUT_TAIL = 1500
+
+# The Mobility Service bundle being installed, a directory to search for package files, or None: the bundle dirs.
+BundleOrDir = Bundle | Path | str | None
+
+
+class WindowsHost(Protocol):
+    """What the VM agent's Windows side uses of the Windows backend (agent/windows.py), named here so that this
+    module does not import that backend."""
+
+    name: str
+
+    @property
+    def runner(self) -> Runner: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def files(self) -> Files: ...
+
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+
+    def installed(self) -> InstalledAgent | None: ...
+
+    def service_map(self) -> dict[str, Service]: ...
+
+    def log_file(self, name: str) -> str: ...
+
+    def msi_install_argv(self, msi: str, log: str) -> list[str]: ...
+
+    def require_microsoft_signature(self, path: str) -> dict[str, Any]: ...
 
 
 @cache
@@ -124,7 +159,7 @@ def _fill(template: list[str], tool: str, **values: str) -> list[str]:
     return [tool] + [values.get(a[1:-1], a) if a.startswith("{") and a.endswith("}") else a for a in template[1:]]
 
 
-def query_package(app: App, runner: Any, entry: Mapping[str, Any]) -> tuple[bool | None, str | None, str | None]:
+def query_package(app: App, runner: Runner, entry: Mapping[str, Any]) -> tuple[bool | None, str | None, str | None]:
     """(installed?, version, why unknown) from dpkg-query / rpm."""
     query = load_data()["query"][entry["query"]]
     tool, why = resolve_tool(query["argv"][0], app)
@@ -168,7 +203,7 @@ def agent_processes(app: App, names: list[str]) -> list[int]:
     return sorted(pids)
 
 
-def _linux_status(app: App, backend: Any) -> VmAgentStatus:
+def _linux_status(app: App, backend: AgentBackend) -> VmAgentStatus:
     data = load_data()
     entry = linux_family(app, data)
     pids = agent_processes(app, data["linux"]["processes"])
@@ -227,7 +262,7 @@ def _package_files(dirs: list[Path], patterns: list[str]) -> tuple[str | None, s
     return None, None
 
 
-def _linux_steps(app: App, backend: Any, dirs: list[Path], strict: bool) -> list[Step]:
+def _linux_steps(app: App, backend: AgentBackend, dirs: list[Path], strict: bool) -> list[Step]:
     data = load_data()
     entry = linux_family(app, data)
     releases = data["linux"]["releases"]
@@ -289,7 +324,7 @@ def _linux_steps(app: App, backend: Any, dirs: list[Path], strict: bool) -> list
 # --- Windows -----------------------------------------------------------------------------------------------
 
 
-def _windows_status(app: App, backend: Any) -> VmAgentStatus:
+def _windows_status(app: App, backend: WindowsHost) -> VmAgentStatus:
     data = load_data()["windows"]
     reg = backend.registry
     version = None
@@ -310,7 +345,7 @@ def _windows_status(app: App, backend: Any) -> VmAgentStatus:
     notes = []
     if version and versions.key(version) < versions.key(data["min_version"]):
         notes.append(f"version {version} is older than {data['min_version']}, which Microsoft expects after failover")
-    if not installed and bundled:
+    if not installed and bundled and agent is not None:
         notes.append(f"Mobility Service {agent.version} should have installed it (from {data['bundled_from']})")
     source = f"bundled with the Mobility Service (from {data['bundled_from']})" if bundled else None
     return VmAgentStatus(
@@ -326,7 +361,9 @@ def _windows_status(app: App, backend: Any) -> VmAgentStatus:
     )
 
 
-def _windows_steps(app: App, backend: Any, bundle_or_dir: Any, dirs: list[Path], strict: bool) -> list[Step]:
+def _windows_steps(
+    app: App, backend: WindowsHost, bundle_or_dir: BundleOrDir, dirs: list[Path], strict: bool
+) -> list[Step]:
     data = load_data()["windows"]
     if isinstance(bundle_or_dir, Bundle):
         version: str | None = bundle_or_dir.version
@@ -400,7 +437,7 @@ def _advice(strict: bool, code: str, message: str) -> list[Step]:
     return [Step("vm-agent", "Azure VM agent: nothing to install here (see the warning)", lambda: {"warning": message})]
 
 
-def _dirs(app: App, bundle_or_dir: Any) -> list[Path]:
+def _dirs(app: App, bundle_or_dir: BundleOrDir) -> list[Path]:
     if isinstance(bundle_or_dir, Bundle):
         return [bundle_or_dir.path.parent]
     if bundle_or_dir is not None:
@@ -412,18 +449,17 @@ def _dirs(app: App, bundle_or_dir: Any) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
-def _is_windows(app: App, backend: Any) -> bool:
-    return getattr(backend, "name", None) == "windows" or app.facts.os_family == "windows"
+def _is_windows(backend: AgentBackend) -> TypeGuard[WindowsHost]:
+    """The factory gives a Windows host the Windows backend (agent/factory.py): its name says which it is."""
+    return backend.name == "windows"
 
 
-def status(app: App, backend: Any) -> VmAgentStatus:
+def status(app: App, backend: AgentBackend) -> VmAgentStatus:
     """Is the Azure VM agent installed (package / registry) and running (process / service)?"""
-    return _windows_status(app, backend) if _is_windows(app, backend) else _linux_status(app, backend)
+    return _windows_status(app, backend) if _is_windows(backend) else _linux_status(app, backend)
 
 
-def vm_agent_steps(
-    app: App, backend: Any, bundle_or_dir: Bundle | Path | str | None, strict: bool = False
-) -> list[Step]:
+def vm_agent_steps(app: App, backend: AgentBackend, bundle_or_dir: BundleOrDir, strict: bool = False) -> list[Step]:
     """The steps that make sure the Azure VM agent is there; [] when nothing needs doing.
 
     ``bundle_or_dir``: the Mobility Service bundle being installed (its directory is searched for package
@@ -432,6 +468,6 @@ def vm_agent_steps(
     otherwise that becomes a warning in the step result, so install/upgrade never fail over it.
     """
     dirs = _dirs(app, bundle_or_dir)
-    if _is_windows(app, backend):
+    if _is_windows(backend):
         return _windows_steps(app, backend, bundle_or_dir, dirs, strict)
     return _linux_steps(app, backend, dirs, strict)

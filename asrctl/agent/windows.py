@@ -27,7 +27,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from asrctl.agent.base import InstalledAgent, InstallOptions, Registration, Service, run_vendor, vendor_result
+from asrctl.agent.base import (
+    InstalledAgent,
+    InstallOptions,
+    Registration,
+    Retry,
+    Service,
+    run_vendor,
+    vendor_result,
+)
 from asrctl.agent.windows_codes import (
     CONFIGURATOR_LOG,
     INSTALL_LOG,
@@ -43,7 +51,7 @@ from asrctl.plan import Step
 from asrctl.system.files import Files, LocalFiles
 from asrctl.system.paths import Paths
 from asrctl.system.runner import Runner
-from asrctl.system.winreg_access import Registry
+from asrctl.system.winreg_access import Registry, RegistryValue
 
 LOG = logging.getLogger("asrctl")
 
@@ -170,7 +178,7 @@ class WindowsBackend:
         return wjoin(self._env("ProgramFiles(x86)", "C:\\Program Files (x86)"), INSTALL_DIR_NAME)
 
     # -- state ----------------------------------------------------------------------------------------------
-    def _read_first(self, keys: Iterable[str], value: str) -> Any:
+    def _read_first(self, keys: Iterable[str], value: str) -> RegistryValue | None:
         for key in keys:
             data = self.registry.read(key, value)
             if data not in (None, ""):
@@ -497,7 +505,7 @@ class WindowsBackend:
 
         return Step("config-input", "Read the agent config input for the replication appliance", run, argv=argv)
 
-    def register_step(self, reg: Registration, install_dir: str, retry: Any = None) -> Step:
+    def register_step(self, reg: Registration, install_dir: str, retry: Retry | None = None) -> Step:
         argv = self.register_argv(install_dir, reg)
         log = self.log_file(CONFIGURATOR_LOG)
 

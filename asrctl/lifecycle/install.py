@@ -133,7 +133,8 @@ def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
     if prepared is not None:
         from asrctl import identity
 
-        identity.record(app.paths, backend.installed())
+        after = backend.installed()
+        identity.record(app.paths, after.host_id if after else None)
     config_input = applied.results.get("config-input", {}).get("agent_config_input")
     if config_input:
         result.data["agent_config_input"] = config_input

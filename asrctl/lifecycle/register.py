@@ -41,7 +41,7 @@ def register(app: App, req: Request, environ: Mapping[str, str]) -> Result:
     result.data["agent"] = agent_json(backend, current)
     from asrctl import identity
 
-    clone = identity.check_clone(app.paths, current)
+    clone = identity.check_clone(app.paths, current.host_id)
     if clone and not inp.force:
         raise AsrctlError("ASRCTL-E052", clone)
     if current.registered:
@@ -61,8 +61,9 @@ def register(app: App, req: Request, environ: Mapping[str, str]) -> Result:
     if req.dry_run:
         return dry_run(plan, app.out, result)
     apply(plan, app.out, app.paths.state_dir)
-    identity.record(app.paths, backend.installed())
+    after = backend.installed()
+    identity.record(app.paths, after.host_id if after else None)
     result.changed = True
-    result.data["agent"] = agent_json(backend, backend.installed())
+    result.data["agent"] = agent_json(backend, after)
     app.out.success(f"registered with {prepared.registration.endpoint or 'the replication appliance'}")
     return result
