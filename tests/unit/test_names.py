@@ -41,3 +41,15 @@ def test_order_is_numeric_not_textual() -> None:
     newer = parse(UBUNTU.format(v="9.21.5091.1", d="01Jan2020"))
     assert older.filename > newer.filename  # as text "9.9" sorts after "9.21"
     assert newer.sort_key > older.sort_key
+
+
+def test_the_catalog_lists_such_a_file_as_ignored_with_the_reason(tmp_path) -> None:
+    from asrctl.bundles.catalog import scan
+
+    name = UBUNTU.format(v="9.6\u0665.7567.1", d="20Sep2025")
+    (tmp_path / name).write_bytes(b"\x1f\x8b" + b"\0" * 30)
+    catalog = scan([tmp_path])
+    assert catalog.bundles == ()
+    assert [(i.path.name, i.reason) for i in catalog.ignored] == [
+        (name, "no version after Microsoft-ASR_UA_ (expected e.g. 9.66.7567.1)")
+    ]
