@@ -3,8 +3,44 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+# Paths on the real host that no test may touch: every run of asrctl in the suite has a sandbox --root, a private
+# ASRCTL_LOG_FILE or a runtime dir of its own (tests/binary). Checked once for the whole session, whatever ran.
+HOST_PATHS = [
+    "/usr/local/ASR",
+    "/usr/local/.vx_version",
+    "/usr/local/.norespawn_vxagent",
+    "/usr/local/InMage",
+    "/etc/vxagent",
+    "/var/lib/asrctl",
+    "/var/log/asrctl.log",
+    "/var/log/ua_install.log",
+    "/var/log/ua_uninstall.log",
+    "/var/log/InstallerErrors.json",
+    "/var/log/ASRsetuptelemetry",
+]
+
+
+def _snapshot() -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for p in HOST_PATHS:
+        try:
+            out[p] = os.lstat(p).st_mtime
+        except FileNotFoundError:
+            out[p] = None
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _host_untouched() -> Iterator[None]:
+    before = _snapshot()
+    yield
+    after = _snapshot()
+    changed = [p for p in HOST_PATHS if after[p] != before[p]]
+    assert not changed, f"a test wrote to the real host: {', '.join(changed)}"
 
 
 @pytest.fixture(autouse=True)

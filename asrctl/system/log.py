@@ -1,4 +1,7 @@
-"""The asrctl log file: ``<root>/var/log/asrctl.log`` (Linux), ``%ProgramData%\\ASRSetupLogs\\asrctl.log`` (Windows)."""
+"""The asrctl log file: ``<root>/var/log/asrctl.log`` (Linux), ``%ProgramData%\\ASRSetupLogs\\asrctl.log`` (Windows).
+
+``ASRCTL_LOG_FILE`` puts it elsewhere (a CI job collecting logs; tests that run a verb on the real root).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,13 @@ LOGGER.addHandler(logging.NullHandler())
 LOGGER.propagate = False
 
 
+LOG_FILE_ENV = "ASRCTL_LOG_FILE"
+
+
 def log_path(paths: Paths) -> Path:
+    override = os.environ.get(LOG_FILE_ENV)
+    if override:
+        return Path(override)
     if sys.platform == "win32" and not paths.sandboxed:
         base = os.environ.get("ProgramData", r"C:\ProgramData")
         return Path(base) / "ASRSetupLogs" / "asrctl.log"

@@ -80,6 +80,9 @@ def clean_env(runtime_dir: Path | None, **extra: str) -> dict[str, str]:
     env.update({"NO_COLOR": "1", "COLUMNS": "100", "NO_PROXY": "*"})
     if runtime_dir is not None:
         env["ASRCTL_RUNTIME_TMPDIR"] = str(runtime_dir)
+        # Verbs run on the real root (bundles list/extract/fetch without --root) log beside the runtime dir, never
+        # into the host's /var/log/asrctl.log.
+        env["ASRCTL_LOG_FILE"] = str(runtime_dir.parent / "asrctl-test.log")
     env.update(extra)
     return env
 

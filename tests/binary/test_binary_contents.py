@@ -48,7 +48,6 @@ def test_no_test_doubles_module(frozen: dict[str, CodeType | None]) -> None:
     assert named_like_tests == [], f"test modules frozen into the product: {named_like_tests}"
 
 
-@pytest.mark.xfail(strict=False, reason="until the test doubles leave the product")
 def test_no_test_double_class(frozen: dict[str, CodeType | None]) -> None:
     from binary.layers import class_names
 
