@@ -67,3 +67,5 @@ class App:
 
         if self.log_file is None and (changes_machine or not self.paths.sandboxed):
             self.log_file = log.setup(self.paths, create_dirs=changes_machine)
+        elif self.log_file is None:
+            log.detach()

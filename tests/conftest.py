@@ -43,8 +43,15 @@ def _host_untouched() -> Iterator[None]:
     assert not changed, f"a test wrote to the real host: {', '.join(changed)}"
 
 
+@pytest.fixture(scope="session")
+def _test_log(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("asrctl-log") / "asrctl.log")
+
+
 @pytest.fixture(autouse=True)
-def _stable_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _stable_env(monkeypatch: pytest.MonkeyPatch, _test_log: str) -> None:
+    # In-process runs without --root (the real root) log here, not into the host's /var/log/asrctl.log.
+    monkeypatch.setenv("ASRCTL_LOG_FILE", _test_log)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "100")
     for var in ("ASRCTL_ROOT", "ASRCTL_BUNDLE_DIR", "ASRCTL_JSON", "ASRCTL_PASSPHRASE", "ASRCTL_REQUIRE_DIGEST"):
@@ -65,7 +72,7 @@ def _forget_secrets() -> None:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess run of asrctl in tests."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASRCTL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASRCTL_") or k == "ASRCTL_LOG_FILE"}
     env.update({"NO_COLOR": "1", "COLUMNS": "100", "NO_PROXY": "*"})
     env.update(extra)
     return env

@@ -43,13 +43,17 @@ def setup(paths: Paths, create_dirs: bool) -> Path | None:
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         return None
-    # One file per run: a previous in-process run (tests, embedding) must not keep writing to its own root.
-    for old in [h for h in LOGGER.handlers if isinstance(h, logging.FileHandler)]:
-        LOGGER.removeHandler(old)
-        old.close()
+    detach()
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
     handler.addFilter(RedactingFilter())
     LOGGER.addHandler(handler)
     LOGGER.setLevel(logging.DEBUG)
     LOGGER.propagate = False
     return path
+
+
+def detach() -> None:
+    """One file per run: a previous in-process run (tests, embedding) must not keep writing to its own file."""
+    for old in [h for h in LOGGER.handlers if isinstance(h, logging.FileHandler)]:
+        LOGGER.removeHandler(old)
+        old.close()
