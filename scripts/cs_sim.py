@@ -2,7 +2,7 @@
 """Configuration-server / appliance stand-in for asrctl's tests (HTTPS on loopback only).
 
     python scripts/cs_sim.py serve --state-dir DIR --passphrase-file F [--host 127.0.0.1] [--port 0]
-        [--port-file FILE] [--cert-mode ok|expired|wrong-host] [--fail-first N]
+        [--port-file FILE] [--ps-port 0] [--cert-mode ok|expired|wrong-host] [--fail-first N]
         [--max-lifetime S] [--exit-on-stdin-eof]
     python scripts/cs_sim.py make-config --state-dir DIR --agent-input STR --out config.json
         [--endpoint HOST:PORT]

@@ -3,15 +3,20 @@
 CLI (see ``scripts/cs_sim.py``)::
 
     cs_sim.py serve --state-dir DIR --passphrase-file F [--host 127.0.0.1] [--port 0] [--port-file FILE]
-                    [--cert-mode ok|expired|wrong-host] [--fail-first N] [--max-lifetime S] [--exit-on-stdin-eof]
+                    [--ps-port 0] [--cert-mode ok|expired|wrong-host] [--fail-first N] [--max-lifetime S]
+                    [--exit-on-stdin-eof]
     cs_sim.py make-config --state-dir DIR --agent-input STR --out config.json [--endpoint HOST:PORT]
 
-Python API for pytest: :func:`start` (returns a :class:`RunningCS`), :func:`make_config`.
+Python API for pytest: :func:`start` (returns a :class:`RunningCS`), :func:`make_config`,
+:func:`leaf_fingerprint` (the pin for ``asrctl --cs-fingerprint``).
 
 State directory (all written by ``serve``): ``ca.pem`` (throwaway CA), ``server-cert.pem``,
 ``server-key.pem``, ``passphrase`` (0600 copy), ``appliance_id``, ``registered.json`` (list of
-registered hosts), ``server.json`` (host/port/pid while running), ``cs_sim.log`` (requests;
-never the passphrase).
+registered hosts), ``server.json`` (host/port/ps_port/pid/fingerprint while running),
+``cs_sim.log`` (requests; never the passphrase).
+
+Beside HTTPS it listens on a second free port, the process server's data port (9443 on a real CS): it accepts
+TCP connections and closes them, which is all asrctl's connectivity check asks of it (``--ps-port``).
 
 HTTP API (JSON):
     GET  /health                200 {"status": "ok", "cert_mode", "registered"}
@@ -38,6 +43,7 @@ import hmac
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import socketserver
@@ -66,6 +72,31 @@ def read_secret(path: str | os.PathLike[str]) -> str:
     if text.endswith("\r\n"):
         return text[:-2]
     return text[:-1] if text.endswith("\n") else text
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----")
+
+
+def leaf_fingerprint(pem: str | bytes) -> str:
+    """SHA-256 (hex) of the first certificate in a PEM text: the server's own certificate, which is what
+    ``asrctl --cs-fingerprint`` pins.
+
+    ``server-cert.pem`` holds the server certificate followed by its CA (TLS servers send the chain).
+    ``ssl.PEM_cert_to_DER_cert`` over that whole text decodes both blocks and the armour between them as one
+    base64 run: depending on the signature lengths it raises or returns a DER with trailing bytes, whose digest
+    pins nothing the server presents. Only the first block counts here, decoded strictly.
+    """
+    text = pem.decode("ascii") if isinstance(pem, bytes) else pem
+    match = _PEM_BLOCK.search(text)
+    if match is None:
+        raise ValueError("no PEM certificate block (-----BEGIN CERTIFICATE-----) in the text")
+    try:
+        der = base64.b64decode("".join(match.group(1).split()), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"the first PEM certificate block is not valid base64: {exc}") from None
+    if not der.startswith(b"\x30"):  # a DER certificate is a SEQUENCE
+        raise ValueError("the first PEM certificate block does not hold a DER certificate")
+    return hashlib.sha256(der).hexdigest()
 
 
 def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -181,6 +212,9 @@ def make_certificates(state_dir: Path, cert_mode: str) -> dict[str, Path]:
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
         0o600,
     )
+    # The pin, from the certificate object itself (leaf_fingerprint reads the same from the PEM file).
+    paths["fingerprint"] = state_dir / "server-cert.sha256"
+    _write(paths["fingerprint"], cert.fingerprint(hashes.SHA256()).hex() + "\n")
     return paths
 
 
@@ -414,6 +448,47 @@ class _Server(ThreadingHTTPServer):
                 tls.close()
 
 
+class _ProcessServerPort:
+    """The process server's data port: accept a TCP connection and close it.
+
+    asrctl only checks that the port takes connections (registration needs 443 alone; replication data would
+    flow here later). The stand-in binds a free port like the HTTPS one, so nothing depends on 9443 being free.
+    """
+
+    def __init__(self, host: str, port: int, app: _App) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.port: int = self.sock.getsockname()[1]
+        self.app = app
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="ps-port", daemon=True)
+
+    def _loop(self) -> None:
+        while not self.done.is_set():
+            try:
+                conn, peer = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with contextlib.suppress(OSError):
+                conn.close()
+            self.app.log(f"{peer[0]} process server port: connection accepted and closed")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join(5)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
 def serve(
     state_dir: str | os.PathLike[str],
     passphrase_file: str | os.PathLike[str],
@@ -424,6 +499,7 @@ def serve(
     fail_first: int = 0,
     max_lifetime: float = 0.0,
     exit_on_stdin_eof: bool = False,
+    ps_port: int = 0,
 ) -> int:
     if host not in LOOPBACK:
         print(f"cs_sim: refusing to listen on {host}: only 127.0.0.1 and ::1 are allowed", file=sys.stderr)
@@ -449,6 +525,8 @@ def serve(
     app = _App(state, passphrase, cert_mode, max(0, fail_first), host)
     server = _Server((host, port), app, ctx)
     app.port = server.server_address[1]
+    ps = _ProcessServerPort(host, ps_port, app)
+    ps.start()
 
     stop = threading.Event()
 
@@ -474,15 +552,19 @@ def serve(
         "port": app.port,
         "pid": os.getpid(),
         "url": f"https://{'[::1]' if host == '::1' else host}:{app.port}",
+        "ps_port": ps.port,
         "ca_file": str(paths["ca"]),
         "cert_file": str(paths["cert"]),
+        "fingerprint": paths["fingerprint"].read_text(encoding="ascii").strip(),
         "cert_mode": cert_mode,
         "fail_first": fail_first,
     }
     _write(state / "server.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
     if port_file:
         _write(Path(port_file), f"{app.port}\n")
-    app.log(f"listening on {info['url']} (cert mode {cert_mode}, fail-first {fail_first})")
+    app.log(
+        f"listening on {info['url']}, process server port {ps.port} (cert mode {cert_mode}, fail-first {fail_first})"
+    )
     print(f"cs_sim listening on {info['url']}", flush=True)
 
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -497,6 +579,7 @@ def serve(
         server.shutdown()
         server.server_close()
         thread.join(5)
+        ps.close()
         with contextlib.suppress(OSError):
             (state / "server.json").unlink()
         app.log("stopped")
@@ -514,12 +597,19 @@ class RunningCS:
     state_dir: Path
     passphrase_file: Path
     cert_mode: str
+    ps_port: int = 0
+    """The process server's data port (a free one, like ``port``): pass it to ``asrctl --ps-port``."""
     ca_file: Path = field(init=False)
     cert_file: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.ca_file = self.state_dir / "ca.pem"
         self.cert_file = self.state_dir / "server-cert.pem"
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the server's own certificate (not of its CA): the value for ``asrctl --cs-fingerprint``."""
+        return leaf_fingerprint(self.cert_file.read_text(encoding="ascii"))
 
     @property
     def endpoint(self) -> str:
@@ -596,6 +686,8 @@ def start(
         "0",
         "--port-file",
         str(port_file),
+        "--ps-port",
+        "0",
         "--cert-mode",
         cert_mode,
         "--fail-first",
@@ -614,9 +706,11 @@ def start(
         if proc.poll() is not None:
             output = (state / "cs_sim.stdout").read_text(encoding="utf-8", errors="replace")
             raise RuntimeError(f"cs_sim exited with {proc.returncode}: {output.strip()}")
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, KeyError):
             port = int(port_file.read_text(encoding="ascii").strip())
-            return RunningCS(proc, host, port, state, Path(passphrase_file), cert_mode)
+            # server.json is written before the port file, so it is there now.
+            ps_port = int(json.loads((state / "server.json").read_text(encoding="utf-8"))["ps_port"])
+            return RunningCS(proc, host, port, state, Path(passphrase_file), cert_mode, ps_port)
         time.sleep(0.02)
     proc.kill()
     proc.wait()
@@ -633,6 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default) or ::1; nothing else is allowed")
     s.add_argument("--port", type=int, default=0, help="0 (default) = a free port, printed and written to --port-file")
     s.add_argument("--port-file")
+    s.add_argument("--ps-port", type=int, default=0, help="process server data port; 0 (default) = a free port")
     s.add_argument("--cert-mode", choices=CERT_MODES, default="ok")
     s.add_argument("--fail-first", type=int, default=0, help="answer 503 to the first N register requests")
     s.add_argument("--max-lifetime", type=float, default=0.0, help="exit after S seconds (0 = never)")
@@ -655,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
             fail_first=args.fail_first,
             max_lifetime=args.max_lifetime,
             exit_on_stdin_eof=args.exit_on_stdin_eof,
+            ps_port=args.ps_port,
         )
     endpoint = None
     if args.endpoint:
