@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BSTAMP := $(VENV)/.installed-binary
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test test-fast lint fmt demo bench binary release test-binary bench-startup clean
+.PHONY: help venv lock test test-fast lint fmt demo demo-loop bench binary release test-binary bench-startup clean
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ fmt: $(STAMP) ## Format the code with ruff
 
 demo: $(STAMP) ## The full lifecycle against simulated bundles in a sandbox root
 	$(PY) scripts/demo.py
+
+RUNS ?= 20
+demo-loop: $(STAMP) ## make demo RUNS times in a row (default 20), counting passes and failures
+	$(PY) scripts/demo_loop.py --runs $(RUNS)
 
 bench: $(STAMP) ## Benchmarks: verify+extract vs sha256sum && tar -xzf
 	$(PY) scripts/bench_extract.py

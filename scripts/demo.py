@@ -2,7 +2,8 @@
 """The full lifecycle, for real, against simulated bundles in a sandbox root (`make demo`).
 
 Lays out an Ubuntu 22.04 sandbox root in a fresh temporary directory, builds two simulated Mobility Service
-bundles, starts the configuration-server stand-in on 127.0.0.1, and runs the real asrctl:
+bundles, starts the configuration-server stand-in on free 127.0.0.1 ports (HTTPS and the process server's),
+and runs the real asrctl:
 detect → bundles → install → status → upgrade → status → uninstall -Y → status. Then it stops everything and
 checks that nothing is left: no agent process, no stand-in, no file outside the temporary directory.
 
@@ -100,15 +101,11 @@ def main() -> int:
         asrctl(root, bundles, "bundles", "list")
 
         banner(f"Install and register with the configuration server at {cs.endpoint}")
-        # The configuration server's certificate is self-signed: pin its fingerprint (read on the server).
-        import hashlib
-        import ssl
-
-        der = ssl.PEM_cert_to_DER_cert(cs.cert_file.read_text())
-        fingerprint = hashlib.sha256(der).hexdigest()
+        # The stand-in's certificate comes from a throwaway CA: pin the server certificate's own fingerprint (the
+        # first block of its PEM file, which also holds the CA). Its process server port is a free one too.
         asrctl(
             root, bundles, "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(passphrase),
-            "--cs-fingerprint", fingerprint,
+            "--cs-fingerprint", cs.fingerprint, "--ps-port", str(cs.ps_port),
         )  # fmt: skip
         asrctl(root, bundles, "status")
 
