@@ -25,6 +25,28 @@ class App:
     log_file: Path | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
+    def configure(
+        self,
+        *,
+        root: str | None,
+        bundle_dirs: tuple[str, ...],
+        json_mode: bool,
+        verbosity: int,
+        color: bool | None,
+        exit_codes: str,
+    ) -> None:
+        """Set the global options. Called again while the verb's own options are parsed, since they may also
+        follow the verb (``asrctl detect --json --root R``); what was detected under another root is forgotten."""
+        if root != self.root_arg:
+            for cached in ("paths", "facts", "platform"):
+                self.__dict__.pop(cached, None)
+        self.root_arg = root
+        self.bundle_dir_args = tuple(bundle_dirs)
+        self.exit_codes = exit_codes
+        self.out.json_mode = json_mode
+        self.out.verbosity = verbosity
+        self.out.color = color
+
     @cached_property
     def paths(self) -> Paths:
         from asrctl.system.paths import Paths

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from asrctl import __version__
+from asrctl.commands.settings import PRECEDENCE, add_global_options, global_params, merged
 from asrctl.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AsrctlError, Reported, Spec, msi_exit
 from asrctl.output import Output, Result
 
@@ -48,7 +49,8 @@ class LazyGroup(click.Group):
             import importlib
 
             module, _, attr = COMMANDS[cmd_name].partition(":")
-            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+            # The global options are accepted after every verb and subcommand too (`asrctl detect --json`).
+            self.add_command(add_global_options(getattr(importlib.import_module(module), attr)), cmd_name)
         return super().get_command(ctx, cmd_name)
 
 
@@ -78,38 +80,11 @@ class VersionOption(click.Option):
         return super().handle_parse_result(ctx, opts, args)
 
 
-@click.group(cls=LazyGroup, context_settings=CONTEXT)
-@click.option(
-    "--root",
-    envvar="ASRCTL_ROOT",
-    show_envvar=True,
-    metavar="DIR",
-    help="Alternate filesystem root (like rpm --root); nothing is written outside it. Default /.",
-)
-@click.option(
-    "--bundle-dir",
-    "bundle_dirs",
-    multiple=True,
-    envvar="ASRCTL_BUNDLE_DIR",
-    show_envvar=True,
-    type=click.Path(),
-    metavar="DIR",
-    help="Where to look for Microsoft-ASR_UA_* bundles (repeatable; env: ':'-separated). "
-    "Default: bundles/ next to the executable, then <root>/var/lib/asrctl/bundles.",
-)
-@click.option(
-    "--json", "json_mode", is_flag=True, envvar="ASRCTL_JSON", show_envvar=True, help="Print one JSON result on stdout."
-)
-@click.option("-v", "--verbose", count=True, help="More detail on stderr.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
-@click.option("--color/--no-color", default=None, help="Force or disable colour (NO_COLOR is honoured).")
-@click.option(
-    "--exit-codes",
-    type=click.Choice(["asrctl", "msi"]),
-    default="asrctl",
-    envvar="ASRCTL_EXIT_CODES",
-    show_envvar=True,
-    help="Exit code convention; 'msi' maps outcomes to Windows Installer codes for SCCM/Intune.",
+@click.group(
+    cls=LazyGroup,
+    context_settings=CONTEXT,
+    params=global_params(),
+    epilog=f"{PRECEDENCE}\n\nThe command-line contract, every option, variable and config key: docs/CLI.md.",
 )
 @click.option(
     "--version",
@@ -120,22 +95,21 @@ class VersionOption(click.Option):
     help="Show the version and exit; with -v also commit, build date, Python and PyInstaller versions.",
 )
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    root: str | None,
-    bundle_dirs: tuple[str, ...],
-    json_mode: bool,
-    verbose: int,
-    quiet: bool,
-    color: bool | None,
-    exit_codes: str,
-) -> None:
-    """Install, upgrade, register and remove the Azure Site Recovery Mobility Service agent."""
+def cli(ctx: click.Context) -> None:
+    """Install, upgrade, register and remove the Azure Site Recovery Mobility Service agent.
+
+    \b
+    asrctl detect                      what this host is, which bundle it takes
+    asrctl install --cs-endpoint 10.0.0.5 --passphrase-file /root/cs.passphrase
+    asrctl status --json               one JSON document on stdout
+    asrctl VERB --help                 a verb's options and examples
+    """
     global _current
     from asrctl.app import App
 
-    out = Output(json_mode=json_mode, verbosity=-1 if quiet else verbose, color=color)
-    app = App(root_arg=root, bundle_dir_args=bundle_dirs, out=out, exit_codes=exit_codes)
+    values = merged(ctx)
+    out = Output(json_mode=values.json_mode, verbosity=values.verbosity, color=values.color)
+    app = App(root_arg=values.root, bundle_dir_args=values.bundle_dirs, out=out, exit_codes=values.exit_codes)
     ctx.obj = app
     _current = app
 
@@ -164,8 +138,24 @@ def _exit_codes_from(argv: Sequence[str]) -> str:
 _requested_exit_codes = "asrctl"
 
 
+def _begun(app: App | None) -> bool:
+    return app is not None and app.command != "asrctl"
+
+
+def _output(fallback: Output) -> Output:
+    """Where a failure is reported. Until a verb has begun, click may not have processed every option it parsed
+    (they may follow the verb, and an eager --config fails first): what argv and the environment ask for is then
+    the best knowledge of --json."""
+    if _current is None:
+        return fallback
+    if not _begun(_current):
+        _current.out.json_mode = _current.out.json_mode or fallback.json_mode
+    return _current.out
+
+
 def _finish(app: App | None, exit_code: int, reboot: bool, spec: object = None) -> int:
-    mode = app.exit_codes if app is not None else _requested_exit_codes
+    # Until a verb has begun, argv and the environment are the best knowledge of --exit-codes too (see _output).
+    mode = app.exit_codes if app is not None and _begun(app) else _requested_exit_codes
     if mode == "msi":
         return msi_exit(exit_code, spec if isinstance(spec, Spec) else None, reboot)
     return exit_code
@@ -185,7 +175,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
     except click.ClickException as exc:  # usage errors: click's message, and the envelope with --json
-        out = _current.out if _current else fallback
+        out = _output(fallback)
         exc.show(file=sys.stderr)
         err = AsrctlError("ASRCTL-E002", exc.format_message())
         out.emit(Result(_current.command if _current else "asrctl", ok=False, error=err.as_json()))
@@ -200,7 +190,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             stopped = AsrctlError("ASRCTL-E003", "interrupted")
         return _fail(stopped, Result(_current.command if _current else "asrctl"), fallback, stopped.exit_code)
     except Reported as rep:  # a failure the verb already showed: only the envelope and the exit code are left
-        out = _current.out if _current else fallback
+        out = _output(fallback)
         out.emit(rep.result)
         return _finish(_current, rep.error.exit_code, False, rep.error.spec)
     except AsrctlError as err:
@@ -233,7 +223,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _fail(err: AsrctlError, result: Result, fallback: Output, code: int) -> int:
     from asrctl.system.redact import redact
 
-    out = _current.out if _current else fallback
+    out = _output(fallback)
     err.message = redact(err.message)
     from asrctl.system.log import LOGGER
 

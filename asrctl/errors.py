@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from asrctl.output import Result
 
-# Exit codes of the CLI contract (../shared/design/CLI.md).
+# Exit codes of the CLI contract (docs/CLI.md).
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -56,6 +56,13 @@ CATALOGUE = _catalogue(
     ),
     Spec(
         "ASRCTL-E004", EXIT_USAGE, "confirmation needed", "Run it from a terminal to answer, or add -Y/--yes.", "usage"
+    ),
+    Spec(
+        "ASRCTL-E006",
+        EXIT_USAGE,
+        "bad config file",
+        "Fix the key named in the --config file (docs/CLI.md lists the keys; `asrctl VERB --help` shows them).",
+        "usage",
     ),
     # Platform
     Spec(

@@ -50,12 +50,14 @@ def _test_log(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(autouse=True)
 def _stable_env(monkeypatch: pytest.MonkeyPatch, _test_log: str) -> None:
+    # Every option has an ASRCTL_* variable (asrctl/commands/settings.py): none from the developer's shell counts.
+    # ASRCTL_TEST_* tell the test suite itself what to test (the binary).
+    for var in [v for v in os.environ if v.startswith("ASRCTL_") and not v.startswith("ASRCTL_TEST_")]:
+        monkeypatch.delenv(var, raising=False)
     # In-process runs without --root (the real root) log here, not into the host's /var/log/asrctl.log.
     monkeypatch.setenv("ASRCTL_LOG_FILE", _test_log)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "100")
-    for var in ("ASRCTL_ROOT", "ASRCTL_BUNDLE_DIR", "ASRCTL_JSON", "ASRCTL_PASSPHRASE", "ASRCTL_REQUIRE_DIGEST"):
-        monkeypatch.delenv(var, raising=False)
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "*")

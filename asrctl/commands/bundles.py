@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from asrctl.commands.common import begin
+from asrctl.commands.common import begin, examples
 from asrctl.commands.options import digest_options, digest_policy, sha256_option
+from asrctl.commands.settings import setting
 from asrctl.errors import AsrctlError, Reported
 from asrctl.output import Result
 
@@ -18,7 +19,15 @@ if TYPE_CHECKING:
     from asrctl.bundles.catalog import Bundle
 
 
-@click.group()
+@click.group(
+    epilog=examples(
+        "asrctl bundles checksum /srv/asr-bundles        # on the staging host: writes SHA256SUMS",
+        "asrctl bundles list --bundle-dir /mnt/asr",
+        "asrctl bundles verify --all --bundle-dir /mnt/asr",
+        "asrctl bundles extract BUNDLE /tmp/asr-unpacked",
+        "asrctl bundles fetch https://mirror.corp.example/asr/Microsoft-ASR_UA_….tar.gz --require-digest",
+    )
+)
 def bundles() -> None:
     """Find, verify, unpack and fetch Mobility Service bundles."""
 
@@ -303,12 +312,10 @@ def _mb(n: int) -> str:
 @click.option(
     "--timeout", type=click.FloatRange(1, 600), default=30.0, show_default=True, help="Network timeout in seconds."
 )
-@click.option(
+@setting(
     "--require-digest",
     "require_digest",
     is_flag=True,
-    envvar="ASRCTL_REQUIRE_DIGEST",
-    show_envvar=True,
     help="Refuse to keep a download that has no digest (no --sha256, no SHA256SUMS line).",
 )
 @click.pass_context

@@ -12,6 +12,11 @@ from asrctl.app import App
 from asrctl.errors import AsrctlError
 
 
+def examples(*lines: str) -> str:
+    """A verb's --help epilog: example command lines, kept as written (click's \\b: no rewrapping)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def get_app(ctx: click.Context) -> App:
     app = ctx.find_object(App)
     assert app is not None
@@ -26,6 +31,11 @@ def begin(ctx: click.Context, changes_machine: bool = False) -> App:
     from asrctl.system.log import LOGGER
 
     LOGGER.info("asrctl %s: %s (root %s)", __version__, app.command, app.paths.root)
+    from asrctl.commands.settings import config_file
+
+    config = config_file(ctx)
+    if config:
+        LOGGER.info("options from %s where the command line and the environment give none", config)
     return app
 
 

@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from asrctl.commands.common import begin, confirm_on_terminal
-from asrctl.commands.options import digest_options
+from asrctl.commands.common import begin, confirm_on_terminal, examples
+from asrctl.commands.options import (
+    connect_timeout_option,
+    cs_fingerprint_option,
+    digest_options,
+    dry_run_option,
+    ps_port_option,
+    yes_option,
+)
+from asrctl.commands.settings import setting
 from asrctl.output import Result
 
 if TYPE_CHECKING:
@@ -27,32 +35,47 @@ def _stack(*decorators: Decorator) -> Decorator:
     return apply
 
 
-dry_run_option = click.option("--dry-run", is_flag=True, help="Print the plan (exact commands) and change nothing.")
-yes_option = click.option("-Y", "--yes", is_flag=True, help="Do not ask; answer yes.")
-
 bundle_options = _stack(
-    click.option("--bundle", "bundle_path", metavar="FILE", help="Use this bundle instead of choosing one."),
+    setting(
+        "--bundle",
+        "bundle_path",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Use this bundle instead of choosing one.",
+    ),
     digest_options,
-    click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds the installer may take."),
+    setting("--timeout", type=float, default=3600.0, show_default=True, help="Seconds the installer may take."),
 )
 
 registration_options = _stack(
-    click.option("--cs-endpoint", metavar="HOST[:PORT]", help="Classic configuration server (port 443 by default)."),
-    click.option(
+    setting("--cs-endpoint", metavar="HOST[:PORT]", help="Classic configuration server (port 443 by default)."),
+    setting(
         "--cs-type",
         type=click.Choice(["CSLegacy", "CSPrime"]),
         default="CSLegacy",
         show_default=True,
         help="Classic configuration server or modernized replication appliance; always passed to the vendor tools.",
     ),
-    click.option("--passphrase-file", metavar="FILE", help="File holding the configuration server passphrase (0600)."),
-    click.option("--passphrase-stdin", is_flag=True, help="Read the passphrase from standard input (no echo)."),
-    click.option("--insecure-passphrase-file", is_flag=True, help="Accept a passphrase file others can read."),
-    click.option("--config-file", metavar="FILE", help="Modernized: the appliance-generated configuration file."),
-    click.option("--skip-connectivity-check", is_flag=True, help="Do not check the configuration server first."),
-    click.option("--cs-fingerprint", metavar="SHA256", help="Pin the configuration server's certificate."),
-    click.option("--connect-timeout", type=float, default=5.0, show_default=True, help="Seconds per network check."),
-    click.option("--ps-port", type=int, default=9443, show_default=True, help="Process server data port to check."),
+    setting(
+        "--passphrase-file",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="File holding the configuration server passphrase (0600).",
+    ),
+    setting(
+        "--passphrase-stdin", is_flag=True, config=False, help="Read the passphrase from standard input (no echo)."
+    ),
+    setting("--insecure-passphrase-file", is_flag=True, config=False, help="Accept a passphrase file others can read."),
+    setting(
+        "--config-file",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Modernized: the appliance-generated configuration file (not --config).",
+    ),
+    setting("--skip-connectivity-check", is_flag=True, help="Do not check the configuration server first."),
+    cs_fingerprint_option,
+    connect_timeout_option,
+    ps_port_option,
 )
 
 
@@ -81,19 +104,38 @@ def _bundle(kw: dict[str, Any]) -> BundleChoice:
     return BundleChoice(path=kw["bundle_path"], sha256=kw["sha256"], require_digest=kw["require_digest"])
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "asrctl install --cs-endpoint 10.0.0.5 --passphrase-file /root/cs.passphrase",
+        "asrctl install --cs-endpoint cs01.corp.example --passphrase-stdin < /run/secrets/cs-passphrase",
+        "asrctl install --bundle-dir /mnt/asr --require-digest --dry-run --json",
+        "asrctl install --cs-type CSPrime       # prints the agent config input for the appliance",
+        "asrctl --config /etc/asrctl.toml install --json",
+    )
+)
 @bundle_options
 @registration_options
-@click.option("--no-register", is_flag=True, help="Install only; register later with `asrctl register`.")
-@click.option(
+@setting("--no-register", is_flag=True, help="Install only; register later with `asrctl register`.")
+@setting(
     "--role",
     type=click.Choice(["MS", "MT"]),
     default="MS",
     show_default=True,
     help="Mobility Service or master target.",
 )
-@click.option("--vm-platform", type=click.Choice(["VmWare", "Azure"]), default="VmWare", show_default=True)
-@click.option("--install-dir", metavar="DIR", help="Install location (default /usr/local/ASR on Linux).")
+@setting(
+    "--vm-platform",
+    type=click.Choice(["VmWare", "Azure"]),
+    default="VmWare",
+    show_default=True,
+    help="The machine's platform, passed to the installer.",
+)
+@setting(
+    "--install-dir",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Install location (default /usr/local/ASR on Linux).",
+)
 @dry_run_option
 @yes_option
 @click.pass_context
@@ -120,9 +162,15 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
     return verb.install(app, req, os.environ)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "asrctl upgrade --bundle-dir /mnt/asr --dry-run",
+        "asrctl upgrade --bundle /mnt/asr/Microsoft-ASR_UA_9.66.7567.1_UBUNTU-22.04-64_GA_20Sep2025_release.tar.gz",
+        "asrctl upgrade --json --exit-codes msi      # Windows Installer exit codes, for SCCM/Intune",
+    )
+)
 @bundle_options
-@click.option("--allow-downgrade", is_flag=True, help="Go back to an older bundle.")
+@setting("--allow-downgrade", is_flag=True, config=False, help="Go back to an older bundle.")
 @dry_run_option
 @yes_option
 @click.pass_context
@@ -143,9 +191,16 @@ def upgrade(ctx: click.Context, dry_run: bool, yes: bool, allow_downgrade: bool,
     return verb.upgrade(app, req, os.environ)
 
 
-@click.command("register")
+@click.command(
+    "register",
+    epilog=examples(
+        "asrctl register --cs-endpoint 10.0.0.5 --passphrase-file /root/cs.passphrase",
+        "asrctl register --cs-endpoint 10.0.0.7 --passphrase-file /root/cs.passphrase --force   # move it",
+        "asrctl register --cs-type CSPrime --config-file /root/MobilityAgentConfig.json",
+    ),
+)
 @registration_options
-@click.option("--force", is_flag=True, help="Move an agent registered elsewhere (or on a cloned host).")
+@setting("--force", is_flag=True, config=False, help="Move an agent registered elsewhere (or on a cloned host).")
 @dry_run_option
 @click.pass_context
 def register_cmd(ctx: click.Context, dry_run: bool, **kw: Any) -> Result:
@@ -158,7 +213,13 @@ def register_cmd(ctx: click.Context, dry_run: bool, **kw: Any) -> Result:
     return verb.register(app, req, os.environ)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "asrctl uninstall                # shows what it removes, then asks",
+        "asrctl uninstall -Y --json      # unattended; nothing installed: exit 0, changed false",
+        "asrctl uninstall --dry-run",
+    )
+)
 @yes_option
 @dry_run_option
 @click.pass_context
@@ -171,7 +232,12 @@ def uninstall(ctx: click.Context, yes: bool, dry_run: bool) -> Result:
     return verb.uninstall(app, Request(dry_run=dry_run, yes=yes), confirm_on_terminal("uninstall"))
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "asrctl status",
+        "asrctl status --json | jq -r .data.agent.version",
+    )
+)
 @click.pass_context
 def status(ctx: click.Context) -> Result:
     """Installed?, version, install dir, registration, services, newer bundle available?"""

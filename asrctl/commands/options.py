@@ -1,9 +1,12 @@
-"""Click options shared by the verbs that use a bundle: ``--sha256`` and ``--require-digest``.
+"""Options more than one verb takes: the digest policy, the network check, --dry-run and --yes.
 
 @bundles.command()
 @digest_options
 def extract(..., sha256: str | None, require_digest: bool) -> Result:
     policy = digest_policy(sha256, require_digest)
+
+Each is a :func:`~asrctl.commands.settings.setting`: one environment variable and one config key wherever it
+appears (``require_digest = true`` in a --config file holds for install, upgrade and every ``bundles`` verb).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from asrctl.commands.settings import setting
 
 if TYPE_CHECKING:
     from asrctl.bundles.digest import DigestPolicy
@@ -31,20 +36,20 @@ def _check_sha256(ctx: click.Context, param: click.Parameter, value: str | None)
         raise click.BadParameter(f"{value!r} is not a SHA-256 digest (64 hex digits)") from None
 
 
-sha256_option = click.option(
+# Not in the config file: a digest belongs to one bundle (and `bundles verify --all` refuses one).
+sha256_option = setting(
     "--sha256",
     "sha256",
     metavar="HEX",
+    config=False,
     callback=_check_sha256,
     help="The bundle's expected SHA-256 (64 hex digits); used instead of SHA256SUMS beside the bundle.",
 )
 
-require_digest_option = click.option(
+require_digest_option = setting(
     "--require-digest",
     "require_digest",
     is_flag=True,
-    envvar="ASRCTL_REQUIRE_DIGEST",
-    show_envvar=True,
     help="Refuse a bundle that has no digest (no --sha256 and no SHA256SUMS line) instead of warning. For fleets.",
 )
 
@@ -59,3 +64,24 @@ def digest_policy(sha256: str | None, require_digest: bool) -> DigestPolicy:
     from asrctl.bundles.digest import DigestPolicy
 
     return DigestPolicy(sha256=sha256, require=require_digest)
+
+
+dry_run_option = setting(
+    "--dry-run", is_flag=True, config=False, help="Print the plan (exact commands) and change nothing."
+)
+yes_option = setting("-Y", "--yes", is_flag=True, config=False, help="Do not ask; answer yes.")
+
+# The network check before registration, and doctor's.
+cs_fingerprint_option = setting(
+    "--cs-fingerprint", metavar="SHA256", help="Pin the configuration server's certificate (its SHA-256)."
+)
+connect_timeout_option = setting(
+    "--connect-timeout", type=float, default=5.0, show_default=True, help="Seconds per network check."
+)
+ps_port_option = setting(
+    "--ps-port",
+    type=click.IntRange(1, 65535),
+    default=9443,
+    show_default=True,
+    help="Process server data port to check.",
+)

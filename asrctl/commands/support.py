@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import click
 
-from asrctl.commands.common import begin
+from asrctl.commands.common import begin, examples
+from asrctl.commands.options import connect_timeout_option, cs_fingerprint_option, ps_port_option
+from asrctl.commands.settings import setting
 from asrctl.output import Result
 
 
-@click.command()
-@click.option("--cs-endpoint", metavar="HOST[:PORT]", help="Also check the network path to this configuration server.")
-@click.option("--ps-port", type=int, default=9443, show_default=True, help="Process server data port to check.")
-@click.option("--connect-timeout", type=float, default=5.0, show_default=True, help="Seconds per network check.")
-@click.option("--cs-fingerprint", metavar="SHA256", help="Expected SHA-256 fingerprint of the server certificate.")
+@click.command(
+    epilog=examples(
+        "asrctl doctor",
+        "asrctl doctor --cs-endpoint 10.0.0.5 --cs-fingerprint 93e83659…b333",
+        "asrctl --config /etc/asrctl.toml doctor --json      # checks the endpoint the file names",
+    )
+)
+@setting("--cs-endpoint", metavar="HOST[:PORT]", help="Also check the network path to this configuration server.")
+@ps_port_option
+@connect_timeout_option
+@cs_fingerprint_option
 @click.pass_context
 def doctor(
     ctx: click.Context, cs_endpoint: str | None, ps_port: int, connect_timeout: float, cs_fingerprint: str | None
@@ -29,7 +37,13 @@ def logs() -> None:
     """Support logs."""
 
 
-@logs.command("collect")
+@logs.command(
+    "collect",
+    epilog=examples(
+        "asrctl logs collect",
+        "asrctl logs collect -o /tmp/asr-support.tar.gz --json",
+    ),
+)
 @click.option(
     "-o", "--output", metavar="FILE", help="Archive to write (default: <root>/var/log/asrctl-support-*.tar.gz)."
 )

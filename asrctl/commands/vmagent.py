@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import click
 
-from asrctl.commands.common import begin, confirm_on_terminal
+from asrctl.commands.common import begin, confirm_on_terminal, examples
+from asrctl.commands.options import dry_run_option, yes_option
 from asrctl.output import Result
 
 
-@click.group("vm-agent")
+@click.group(
+    "vm-agent",
+    epilog=examples(
+        "asrctl vm-agent status --json",
+        "asrctl vm-agent install --dry-run",
+    ),
+)
 def vm_agent() -> None:
     """The Azure VM agent a failed-over machine needs (WALinuxAgent on Linux; bundled on Windows from 9.7.0.0)."""
 
@@ -27,8 +34,8 @@ def vm_agent_status(ctx: click.Context) -> Result:
 
 
 @vm_agent.command("install")
-@click.option("--dry-run", is_flag=True, help="Print the plan (exact commands) and change nothing.")
-@click.option("-Y", "--yes", is_flag=True, help="Do not ask; answer yes.")
+@dry_run_option
+@yes_option
 @click.pass_context
 def vm_agent_install(ctx: click.Context, dry_run: bool, yes: bool) -> Result:
     """Install it: from a package file in the bundle dir (air-gapped) or the configured repositories (Linux),
