@@ -37,6 +37,7 @@ COMMANDS = {
     "doctor": "asrctl.commands.support:doctor",
     "vm-agent": "asrctl.commands.vmagent:vm_agent",
     "logs": "asrctl.commands.support:logs",
+    "completion": "asrctl.commands.completion:completion",
 }
 
 

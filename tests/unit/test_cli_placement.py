@@ -60,6 +60,7 @@ def _verbs(box: Box, port: int) -> dict[str, list[str]]:
         "vm-agent status": ["vm-agent", "status"],
         "vm-agent install": ["vm-agent", "install", "--dry-run"],
         "logs collect": ["logs", "collect", "-o", str(box.base / "support.tar.gz")],
+        "completion": ["completion", "bash"],
     }
 
 
@@ -71,7 +72,7 @@ def _depth(argv: list[str]) -> int:
 VERBS = [
     "detect", "bundles list", "bundles verify", "bundles checksum", "bundles extract", "bundles fetch", "install",
     "install registering", "upgrade", "register", "uninstall", "status", "doctor", "vm-agent status",
-    "vm-agent install", "logs collect",
+    "vm-agent install", "logs collect", "completion",
 ]  # fmt: skip
 
 
@@ -174,7 +175,7 @@ def _every_command() -> list[tuple[str, click.Command]]:
 
 def test_every_command_takes_the_global_options_and_shows_them(capsys) -> None:
     commands = _every_command()
-    assert {p for p, _ in commands} >= {"detect", "bundles list", "vm-agent status", "logs collect"}
+    assert {p for p, _ in commands} >= {"detect", "bundles list", "vm-agent status", "logs collect", "completion"}
     for path, cmd in commands:
         names = {p.name for p in cmd.params}
         assert set(GLOBAL_NAMES) <= names, path
