@@ -139,6 +139,8 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
 @pytest.fixture
 def cs(sandbox: Sandbox) -> Iterator[csserver.RunningCS]:
     server = csserver.start(sandbox.base / "cs", sandbox.passphrase_file, max_lifetime=300)
+    # The stand-in's process server port is a free one, not 9443: asrctl learns it from its variable.
+    sandbox.env["ASRCTL_PS_PORT"] = str(server.ps_port)
     yield server
     server.stop()
 
