@@ -185,6 +185,9 @@ def test_a_missing_file_is_a_usage_error(box: Box, tmp_path: Path, capsys) -> No
     assert r.code == 2
     err = json.loads(r.out)["error"]
     assert err["code"] == "ASRCTL-E006" and "cannot read the config file" in err["message"]
+    # For SCCM/Intune a bad config file is bad arguments, wherever --exit-codes stood.
+    msi = run_captured(["detect", "--config", str(tmp_path / "none.toml"), "--exit-codes", "msi"], capsys)
+    assert msi.code == 1639
 
 
 def test_help_shows_the_keys_and_the_precedence(capsys) -> None:
