@@ -12,7 +12,7 @@ import sys
 import pytest
 from binsupport import REPO, clean_env
 
-HEAVY = ("rich", "requests", "urllib3", "psutil", "distro", "charset_normalizer", "idna", "certifi", "ssl")
+HEAVY = ("rich", "requests", "urllib3", "psutil", "distro", "charset_normalizer", "idna", "certifi", "ssl", "tomllib")
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"]])
