@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from click.core import ParameterSource
+from click import ParameterSource
 
 if TYPE_CHECKING:
     from asrctl.app import App
@@ -156,8 +156,7 @@ def global_params() -> list[click.Parameter]:
         ),
         Setting(
             ["--config", "config_path"],
-            type=click.Path(dir_okay=False),
-            metavar="FILE",
+            metavar="FILE",  # a plain string: each click.Path() costs a gettext lookup at start-up
             config=False,
             is_eager=True,
             callback=_load_config,
