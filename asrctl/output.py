@@ -20,6 +20,18 @@ if TYPE_CHECKING:  # rich is imported on first use
 
 RESULT_VERSION = 1
 
+# Secret masking for everything printed. asrctl.system.redact installs its functions when the first secret is
+# registered: output sits below system in the layers and cannot import it, and a run without secrets pays nothing.
+_scrub_text: Callable[[str], str] = str
+_scrub_data: Callable[[Any, frozenset[str]], Any] = lambda value, keep: value  # noqa: E731
+# Values that are asrctl's own vocabulary, never a secret: scripts match on them, so they are never masked.
+OWN_FIELDS = frozenset({"asrctl_result_version", "command", "code"})
+
+
+def install_scrubber(text: Callable[[str], str], data: Callable[[Any, frozenset[str]], Any]) -> None:
+    global _scrub_text, _scrub_data
+    _scrub_text, _scrub_data = text, data
+
 
 @dataclass
 class Result:
@@ -81,7 +93,7 @@ class Output:
         from rich.text import Text
 
         # Messages are never wrapped: an operator greps logs for them, and a wrapped error is two half-errors.
-        self.console.print(Text(text, style=style or ""), soft_wrap=True)
+        self.console.print(Text(_scrub_text(text), style=style or ""), soft_wrap=True)
 
     def info(self, text: str) -> None:
         if self.verbosity >= 0:
@@ -119,7 +131,7 @@ class Output:
             table.add_column(col, overflow="fold")
         for row in rows:
             # Cells are data, not markup: "[fe80::1]:443" must show as it is.
-            table.add_row(*(Text("" if v is None else str(v)) for v in row))
+            table.add_row(*(Text("" if v is None else _scrub_text(str(v))) for v in row))
         self.console.print(table)
 
     def keyvalues(self, title: str | None, pairs: Sequence[tuple[str, Any]]) -> None:
@@ -132,7 +144,7 @@ class Output:
         table.add_column(style="bold")
         table.add_column(overflow="fold")
         for key, value in pairs:
-            table.add_row(Text(key), Text("—" if value is None or value == "" else str(value)))
+            table.add_row(Text(key), Text("—" if value is None or value == "" else _scrub_text(str(value))))
         self.console.print(table)
 
     # -- progress -------------------------------------------------------------------------------------------
@@ -185,7 +197,8 @@ class Output:
         self._emitted = True
         import json
 
-        sys.stdout.write(json.dumps(result.envelope(), indent=2, sort_keys=False, default=str) + "\n")
+        envelope = _scrub_data(json.loads(json.dumps(result.envelope(), default=str)), OWN_FIELDS)  # data, masked
+        sys.stdout.write(json.dumps(envelope, indent=2, sort_keys=False) + "\n")
         sys.stdout.flush()
 
 

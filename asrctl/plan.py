@@ -18,7 +18,7 @@ from typing import Any
 from asrctl.output import Output, Result
 from asrctl.system.journal import Journal
 from asrctl.system.lock import HostLock
-from asrctl.system.redact import redact
+from asrctl.system.redact import redact, redact_data
 from asrctl.system.runner import shown
 from asrctl.system.signals import shielded
 
@@ -40,13 +40,15 @@ class Step:
     abort_describe: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "describe": redact(self.describe),
-            "argv": [redact(a) for a in self.argv] if self.argv else None,
-            "undo": self.undo_describe,
-            "on_failure": self.abort_describe,
-        }
+        return redact_data(
+            {
+                "id": self.id,
+                "describe": self.describe,
+                "argv": self.argv or None,
+                "undo": self.undo_describe,
+                "on_failure": self.abort_describe,
+            }
+        )
 
 
 @dataclass
@@ -64,12 +66,13 @@ class Plan:
         self.steps.extend(steps)
 
     def as_json(self) -> dict[str, Any]:
-        return {"summary": self.summary, "steps": [s.as_json() for s in self.steps]}
+        return {"summary": redact_data(self.summary), "steps": [s.as_json() for s in self.steps]}
 
     def render(self, out: Output) -> None:
         rows = []
         for n, s in enumerate(self.steps, 1):
-            rows.append((n, s.describe, shown(s.argv) if s.argv else "", s.abort_describe or s.undo_describe or ""))
+            undo = s.abort_describe or s.undo_describe or ""
+            rows.append((n, redact(s.describe), shown(s.argv) if s.argv else "", redact(undo)))
         out.table(f"Plan: {self.command}", ["#", "step", "command", "if it fails"], rows)
 
 

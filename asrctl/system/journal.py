@@ -2,7 +2,8 @@
 
 ``<state>/journal.json`` holds the last run; ``<state>/history.jsonl`` keeps one line per finished run. A run
 that died (power loss, kill -9) leaves ``status: running`` behind; the next run reports it and cleans up the
-staging directories it recorded. Secrets never reach it: everything goes through ``redact``.
+staging directories it recorded. Secrets never reach it: the data is masked field by field (``redact_data``) and
+serialized afterwards, so the file stays valid JSON whatever the passphrase is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from asrctl.system.redact import redact
+from asrctl.system.redact import redact_data
+
+# asrctl's own identifiers, never a secret: masked, they would hide what a dead run left behind (redact_data).
+OWN_FIELDS = frozenset({"run_id", "command", "pid", "started", "ended", "status", "cleanup", "id"})
 
 
 def _now() -> str:
@@ -89,9 +93,9 @@ class Journal:
         self._save()
         try:
             with open(self.history, "a", encoding="utf-8") as fh:
-                fh.write(redact(json.dumps(self.data, sort_keys=True)) + "\n")
+                fh.write(json.dumps(redact_data(self.data, OWN_FIELDS), sort_keys=True) + "\n")
         except OSError:
             pass
 
     def _save(self) -> None:
-        atomic_write(self.path, redact(json.dumps(self.data, indent=2, sort_keys=True)) + "\n")
+        atomic_write(self.path, json.dumps(redact_data(self.data, OWN_FIELDS), indent=2, sort_keys=True) + "\n")

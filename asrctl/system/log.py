@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from asrctl.system.paths import Paths
-from asrctl.system.redact import RedactingFilter
+from asrctl.system.redact import RedactingFormatter
 
 LOGGER = logging.getLogger("asrctl")
 # Without a handler, logging's last resort would print records to stderr; the file handler is the only sink.
@@ -44,8 +44,7 @@ def setup(paths: Paths, create_dirs: bool) -> Path | None:
     except OSError:
         return None
     detach()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
-    handler.addFilter(RedactingFilter())
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
     LOGGER.addHandler(handler)
     LOGGER.setLevel(logging.DEBUG)
     LOGGER.propagate = False

@@ -49,7 +49,8 @@ def shown(argv: Sequence[str]) -> str:
     """argv as one line for people and logs: quoted where needed, secrets masked. Display only, never executed."""
     import shlex
 
-    return redact(" ".join(shlex.quote(a) for a in argv))
+    # Masked argument by argument before quoting: quoting would change a passphrase holding a quote or a space.
+    return " ".join(shlex.quote(redact(a)) for a in argv)
 
 
 class Runner(Protocol):
