@@ -10,18 +10,16 @@ so the Windows path is unit-tested on Linux.
 
 from __future__ import annotations
 
-import errno
 import os
 import platform as _platform
 import re
-import stat
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 from asrctl.errors import AsrctlError
+from asrctl.system import rootfs
 from asrctl.system.paths import Paths
 from asrctl.system.winreg_access import RegistryValue
 from asrctl.versions import is_number
@@ -38,7 +36,6 @@ RELEASE_FILES = (
 # os-release(5): /etc/os-release first, /usr/lib/os-release when it is missing.
 OS_RELEASE_FALLBACK = "/usr/lib/os-release"
 MAX_RELEASE_FILE = 64 * 1024
-MAX_SYMLINKS = 40  # like the kernel's limit for one path lookup
 
 ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "em64t": "x86_64", "i386": "i686", "x86": "i686"}
 
@@ -90,45 +87,8 @@ def _e011(path: str, paths: Paths, what: str) -> AsrctlError:
     return AsrctlError("ASRCTL-E011", f"{path} under {paths.root}: {what}")
 
 
-def _resolve_in_root(paths: Paths, path: str) -> Path:
-    """Resolve ``path`` of the target system like a chroot would: component by component, every symbolic link
-    (relative or absolute, in the last component or in a directory on the way) is followed *inside* the root,
-    and ``..`` never climbs above it. Returns the host path of the result (which need not exist)."""
-    pending = list(PurePosixPath("/", path).parts[1:])
-    resolved = PurePosixPath("/")
-    links = 0
-    while pending:
-        name = pending.pop(0)
-        if name in ("", "."):
-            continue
-        if name == "..":
-            resolved = resolved.parent
-            continue
-        candidate = resolved / name
-        host = paths.host(str(candidate))
-        try:
-            is_link = stat.S_ISLNK(os.lstat(host).st_mode)
-        except FileNotFoundError:
-            is_link = False
-        except NotADirectoryError:
-            is_link = False
-        if not is_link:
-            resolved = candidate
-            continue
-        links += 1
-        if links > MAX_SYMLINKS:
-            raise _e011(path, paths, "too many levels of symbolic links")
-        target = PurePosixPath(os.readlink(host))
-        if target.is_absolute():
-            resolved = PurePosixPath("/")
-            pending = list(target.parts[1:]) + pending
-        else:
-            pending = list(target.parts) + pending
-    return paths.host(str(resolved))
-
-
 def read_in_root(paths: Paths, path: str, limit: int = MAX_RELEASE_FILE) -> str | None:
-    """Read a small text file of the target system, following symlinks *inside* the root only.
+    """Read a small text file of the target system, following symlinks *inside* the root only (system/rootfs.py).
 
     ``/etc/os-release`` is usually a symlink to ``../usr/lib/os-release``; an absolute link target (or a link
     in a parent directory) must be resolved against the root, not against this host. Returns None when the
@@ -136,29 +96,10 @@ def read_in_root(paths: Paths, path: str, limit: int = MAX_RELEASE_FILE) -> str 
     ``limit`` bytes. Undecodable bytes are replaced, never fatal.
     """
     try:
-        real = _resolve_in_root(paths, path)
-        try:
-            st = os.stat(real)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if stat.S_ISDIR(st.st_mode):
-            raise _e011(path, paths, "is a directory, not a regular file")
-        if not stat.S_ISREG(st.st_mode):
-            raise _e011(path, paths, "is not a regular file")
-        if st.st_size > limit:
-            raise _e011(path, paths, f"is larger than {limit} bytes ({st.st_size})")
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read(limit + 1)
-    except AsrctlError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _e011(path, paths, "too many levels of symbolic links") from None
-        raise _e011(path, paths, f"cannot read it: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise _e011(path, paths, f"is larger than {limit} bytes")
-    return data.decode("utf-8", errors="replace")
+        data = rootfs.read_file(paths, path, limit)
+    except rootfs.Refused as exc:
+        raise _e011(path, paths, exc.reason) from None
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 # --- release-file parsing (pure) ----------------------------------------------------------------------------
