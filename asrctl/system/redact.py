@@ -125,3 +125,122 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+# --- secrets asrctl never saw: the shapes of credentials in vendor logs and configuration (logs collect) -------
+
+# A field whose *name* says it holds a secret: it ends in one of these words (registration_key, RelaySharedKey,
+# AccountKey, access_token, client_secret, SAS sig, SharedAccessSignature), any case; "pass" only as a whole word
+# (not "bypass"). Over-masking a "monkey=" costs a support engineer little; a missed key costs the customer.
+SECRET_NAME = (
+    r"(?:[\w.-]*?(?:key|passphrase|password|passwd|pwd|secret|token|sig|signature|credentials?)"
+    r"|(?:[\w.-]*[_.-])?pass)"
+)
+_SECRET_KEY = re.compile(rf"(?i){SECRET_NAME}|(?:proxy-)?authorization|cookie")
+_NAME_START = r"(?<![\w.-])"
+_NAME_END = r"(?![\w-])"
+
+
+def _shapes(current_mask: str) -> re.Pattern[str]:
+    m = re.escape(current_mask)
+    # A value that is already the mask (a registered passphrase masked first) is not masked again.
+    unquoted = rf"(?!{m}(?:[\s&;,'\"<>]|$))[^\s&;,'\"<>]+"
+    return re.compile(
+        "|".join(
+            (
+                # A PEM private key, whole.
+                r"(?P<pem>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)[\s\S]*?(?P<pem_end>-----END [A-Z0-9 ]*PRIVATE KEY-----)",
+                # key = value on a line of its own (INI, .conf, env files): the value is the rest of the line.
+                rf"(?im:^(?P<line>[ \t]*{SECRET_NAME}[ \t]*[:=][ \t]*)(?P<line_value>(?!{m})[^\s\"'][^\r\n]*?)[ \t]*$)",
+                # Authorization / Cookie headers: everything after the name.
+                r"(?P<header>\b(?:proxy-)?(?:authorization|cookie)[\"']?[ \t]*[:=][ \t]*)"
+                rf"(?P<header_value>\"[^\"\r\n]*\"|'[^'\r\n]*'|(?!{m}[ \t]*$)[^\r\n\"']+)",
+                # A bearer token anywhere.
+                rf"(?P<bearer>\bbearer[ \t]+)(?P<bearer_value>(?!{m})[\w.~+/=-]+)",
+                # The password in a URL's user info: scheme://user:password@host.
+                r"(?P<url>\b[a-z][a-z0-9+.-]*://[^\s/:@\"']+:)(?P<url_value>[^\s/@\"']+)(?=@)",
+                # name=value / "name": "value" inline (query strings, JSON-ish text, key: value in a sentence).
+                rf"(?P<field>{_NAME_START}{SECRET_NAME}{_NAME_END}[\"']?[ \t]*[:=][ \t]*)"
+                # (A quoted value as an unrolled loop: no backtracking state per character on a huge line.)
+                rf"(?P<field_value>\"[^\"\\\r\n]*(?:\\.[^\"\\\r\n]*)*\"|'[^'\r\n]*'|{unquoted})",
+            )
+        ),
+        re.IGNORECASE,
+    )
+
+
+_shape_cache: dict[str, re.Pattern[str]] = {}
+
+
+def _masked(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return f"{value[0]}{_mask}{value[0]}"
+    return _mask
+
+
+def _shape_sub(match: re.Match[str]) -> str:
+    kind = match.lastgroup or ""
+    if kind == "pem_end":
+        return f"{match['pem']}\n{_mask}\n{match['pem_end']}"
+    prefix = match[kind.removesuffix("_value")]
+    return prefix + _masked(match[kind])
+
+
+def scrub_text(text: str) -> tuple[str, int]:
+    """Registered secrets (whole tokens) and the shapes of credentials asrctl never saw: ``Bearer …``,
+    ``Authorization: …``, SAS ``sig=…``, ``key=``/``password=``/``token=``… (any case, quoted or not, JSON-ish
+    ``"password": "…"``), the password of ``scheme://user:password@host``, PEM private keys. Returns the text and
+    how many values were masked. For text only: JSON documents go through :func:`scrub_json`."""
+    count = 0
+    if _pattern is not None:
+        text, count = _pattern.subn(_mask, text)
+    shapes = _shape_cache.get(_mask)
+    if shapes is None:
+        shapes = _shape_cache[_mask] = _shapes(_mask)
+    text, more = shapes.subn(_shape_sub, text)
+    return text, count + more
+
+
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY-----")
+
+
+def scrub_cut_text(text: str) -> tuple[str, int]:
+    """:func:`scrub_text` for the tail of a file: a private key whose BEGIN line was cut off is masked too."""
+    count = 0
+    end = _PEM_END.search(text)
+    begin = text.find("-----BEGIN ")
+    if end is not None and (begin < 0 or begin > end.start()):
+        text, count = f"{_mask}\n{text[end.start() :]}", 1
+    text, more = scrub_text(text)
+    return text, count + more
+
+
+def scrub_json(value: Any) -> tuple[Any, int]:
+    """A JSON document with every value under a secret-named key masked whole (whatever its type) and every
+    string scrubbed like text; keys untouched. Returns the copy and how many values were masked."""
+    count = 0
+
+    def walk(v: Any) -> Any:
+        nonlocal count
+        if isinstance(v, str):
+            v, n = scrub_text(v)
+            count += n
+            return v
+        if isinstance(v, Mapping):
+            out = {}
+            for k, item in v.items():
+                if (
+                    isinstance(k, str)
+                    and _SECRET_KEY.fullmatch(k)
+                    and not (item is None or item is True or item is False or item == "")
+                ):
+                    count += 1
+                    out[k] = _mask
+                else:
+                    out[k] = walk(item)
+            return out
+        if isinstance(v, list):
+            return [walk(i) for i in v]
+        return v
+
+    return walk(value), count

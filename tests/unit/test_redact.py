@@ -296,3 +296,70 @@ def test_log_plan_and_error_text_never_hold_the_secret(secret: str, capsys: pyte
     for text in (log_text, err):
         assert not leaks(secret, text), text
     assert "RuntimeError" in log_text and "output of cfg" in log_text and "ASRCTL-E060" in err
+
+
+# --- credential shapes asrctl never saw (logs collect) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer eyJ0.eyJ1.sig", "Authorization: M"),
+        ("-H 'Proxy-Authorization: Basic dXNlcjpw' -x", "-H 'Proxy-Authorization: M' -x"),
+        ("then bearer abc.DEF-123_x/y= done", "then bearer M done"),
+        (
+            "https://a.blob.core.windows.net/c?sv=1&SIG=a%2Fb%3D&se=2",
+            "https://a.blob.core.windows.net/c?sv=1&SIG=M&se=2",
+        ),
+        ("x registration_key=K-1 y=2", "x registration_key=M y=2"),
+        ("x Password: hunter2 y", "x Password: M y"),
+        ("x passphrase='a b c' y", "x passphrase='M' y"),
+        ('{"client_secret": "a\\"b", "id": 1}', '{"client_secret": "M", "id": 1}'),
+        ("AccountKey=abc==;Endpoint=x", "AccountKey=M"),
+        ("  RelaySharedKey = a b c  ", "  RelaySharedKey = M"),
+        ("proxy http://u:p%40ss@h:3128/", "proxy http://u:M@h:3128/"),
+        ("Cookie: a=b; c=d", "Cookie: M"),
+        ("x token=abc&next=1", "x token=M&next=1"),
+    ],
+)
+def test_credential_shapes_are_masked(text: str, expected: str) -> None:
+    masked, count = redact.scrub_text(text)
+    assert masked == expected.replace("M", redact.MASK) and count == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HostId = 0d5c5b52-1b8e-4e7e-9f39-6d3e1a1c3e7f",
+        "Hostname = 10.0.0.5",
+        "x bypass=true compass: north",
+        "the key was rotated",
+        "passport=123",
+        "token expired",
+        "https://host:443/path",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert redact.scrub_text(text) == (text, 0)
+
+
+def test_registered_secrets_are_counted_once_when_a_shape_also_matches() -> None:
+    redact.register("S3cret-Value")
+    assert redact.scrub_text("password=S3cret-Value and S3cret-Value") == (
+        f"password={redact.MASK} and {redact.MASK}",
+        2,
+    )
+
+
+def test_json_is_masked_by_field_name_whatever_the_value() -> None:
+    doc = {"Password": {"nested": 1}, "sig": "a", "Token": 5, "ok": True, "key": None, "list": [{"api_key": "x"}]}
+    masked, count = redact.scrub_json(doc)
+    assert masked == {
+        "Password": redact.MASK,
+        "sig": redact.MASK,
+        "Token": redact.MASK,
+        "ok": True,
+        "key": None,
+        "list": [{"api_key": redact.MASK}],
+    }
+    assert count == 4
