@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # rich is imported on first use
     from rich.console import Console
@@ -61,10 +61,13 @@ class Result:
 
 
 class Output:
-    def __init__(self, json_mode: bool = False, verbosity: int = 0, color: bool | None = None) -> None:
+    def __init__(
+        self, json_mode: bool = False, verbosity: int = 0, color: bool | None = None, file: TextIO | None = None
+    ) -> None:
         self.json_mode = json_mode
         self.verbosity = verbosity
         self.color = color
+        self.file = file  # instead of stderr: a verb run for a report (logs collect runs doctor)
         self._console: Console | None = None
         self._emitted = False
 
@@ -76,7 +79,8 @@ class Output:
 
             no_color = self.color is False or bool(os.environ.get("NO_COLOR"))
             self._console = Console(
-                stderr=True,
+                stderr=self.file is None,
+                file=self.file,
                 highlight=False,
                 no_color=no_color,
                 force_terminal=True if self.color else None,
@@ -86,7 +90,7 @@ class Output:
 
     @property
     def interactive(self) -> bool:
-        return sys.stderr.isatty()
+        return self.file is None and sys.stderr.isatty()
 
     # -- messages -------------------------------------------------------------------------------------------
     def _print(self, text: str, style: str | None = None) -> None:

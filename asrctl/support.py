@@ -1,16 +1,10 @@
-"""``doctor`` (every preflight check, nothing changed) and ``logs collect`` (a redacted support archive)."""
+"""``doctor``: every preflight check, nothing changed. (``logs collect``, which runs it for its archive, is
+collect.py.)"""
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import re
-import socket
-import tarfile
-import time
 from dataclasses import replace
-from pathlib import Path
 
 from asrctl.app import App
 from asrctl.errors import AsrctlError, Reported
@@ -139,88 +133,3 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
     clean = all(f.status in (OK, SKIPPED) for f in found)
     app.out.success("all checks passed" if clean else "no blocking problem found")
     return result
-
-
-# --- logs collect ------------------------------------------------------------------------------------------
-
-# Lines that look like they carry a secret are masked even when asrctl never saw the secret itself.
-SECRET_LINE = re.compile(r"(?i)\b(pass(phrase|word)?|secret|token|key)\b(\s*[:=]\s*)(\S+)")
-MAX_FILE = 20 * 1024 * 1024
-
-
-def _redact_text(text: str) -> str:
-    from asrctl.system.redact import redact
-
-    return SECRET_LINE.sub(lambda m: f"{m.group(1)}{m.group(3)}********", redact(text))
-
-
-def support_files(app: App) -> list[Path]:
-    """What Microsoft support and the operator need: vendor logs, asrctl's log and journal, agent config."""
-    p = app.paths
-    names = [
-        "/var/log/asrctl.log",
-        "/var/log/ua_install.log",
-        "/var/log/ua_uninstall.log",
-        "/var/log/InMage_drivers.log",
-        "/usr/local/.vx_version",
-        "/var/lib/asrctl/journal.json",
-        "/var/lib/asrctl/history.jsonl",
-    ]
-    files = [p.host(n) for n in names]
-    files.extend(sorted(p.host("/var/log").glob("svagents_curr_*.log")))
-    try:
-        from asrctl.agent import factory
-
-        agent = factory.backend_for(app).installed()
-    except AsrctlError:
-        agent = None
-    if agent is not None:
-        vx = Path(str(agent.details.get("vx_dir") or agent.install_dir / "Vx"))
-        files.extend([vx / "etc" / "drscout.conf", vx / "etc" / "RCMInfo.conf"])
-    if os.name == "nt" and not p.sandboxed:
-        base = Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "ASRSetupLogs"
-        files.extend(sorted(base.glob("*.log")))
-    return [f for f in files if f.is_file()]
-
-
-def collect(app: App, output: str | None) -> Result:
-    from asrctl.lifecycle.status import status
-
-    result = Result(app.command)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = Path(output) if output else app.paths.log_dir / f"asrctl-support-{socket.gethostname()}-{stamp}.tar.gz"
-    if target.exists():
-        raise AsrctlError("ASRCTL-E037", f"{target} exists; choose another -o FILE")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    files = support_files(app)
-    summary = {"platform": app.platform_json(), "status": status(app).data}
-    included = []
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            _add(tar, "asrctl-status.json", json.dumps(summary, indent=2, default=str))
-            for f in files:
-                data = f.read_bytes()[-MAX_FILE:]
-                arcname = str(f.relative_to(app.paths.root)) if app.paths.sandboxed else str(f).lstrip("/\\")
-                _add(tar, arcname.replace(":", ""), data.decode("utf-8", errors="replace"))
-                included.append(str(f))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    result.data["archive"] = str(target)
-    result.data["files"] = included
-    result.changed = True
-    app.out.table("Support archive", ["file"], [(f,) for f in included] or [("(no log files found)",)])
-    app.out.success(f"wrote {target} (secrets masked)")
-    return result
-
-
-def _add(tar: tarfile.TarFile, name: str, text: str) -> None:
-    data = _redact_text(text).encode("utf-8")
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o600
-    info.mtime = int(time.time())
-    tar.addfile(info, io.BytesIO(data))

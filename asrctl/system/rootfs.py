@@ -99,6 +99,7 @@ class Opened:
     target: str
     host: Path
     via: list[str] = field(default_factory=list)
+    mtime: float = 0.0
 
     def __enter__(self) -> Opened:
         return self
@@ -115,12 +116,12 @@ class Opened:
         """The whole file; :class:`Refused` (``too-large``) when it holds more than ``limit`` bytes."""
         if self.size > limit:
             raise Refused(self.target, TOO_LARGE, f"is larger than {limit} bytes ({self.size})")
-        data = self._read_range(0, limit + 1)
+        data = self._read_range(0, self.size + 1)  # one more: a file that grew past the limit meanwhile
         if len(data) > limit:
             raise Refused(self.target, TOO_LARGE, f"is larger than {limit} bytes")
-        return data
+        return bytes(data)
 
-    def tail(self, limit: int) -> bytes:
+    def tail(self, limit: int) -> bytearray:
         """The last ``limit`` bytes (of the size the file had when opened); the file itself is never read whole."""
         start = max(0, self.size - limit)
         return self._read_range(start, self.size - start)
@@ -130,15 +131,21 @@ class Opened:
         os.lseek(self.fd, 0, os.SEEK_SET)
         return io.BufferedReader(io.FileIO(self.fd, "rb", closefd=False), CHUNK)
 
-    def _read_range(self, start: int, count: int) -> bytes:
-        os.lseek(self.fd, start, os.SEEK_SET)
-        out = bytearray()
-        while len(out) < count:
-            piece = os.read(self.fd, min(CHUNK, count - len(out)))
-            if not piece:
-                break
-            out += piece
-        return bytes(out)
+    def _read_range(self, start: int, count: int) -> bytearray:
+        """Read into one buffer of the final size (no second copy of a 16 MiB tail)."""
+        buf = bytearray(count)
+        view = memoryview(buf)
+        got = 0
+        with io.FileIO(self.fd, "rb", closefd=False) as f:
+            f.seek(start)
+            while got < count:
+                n = f.readinto(view[got : got + CHUNK])
+                if not n:
+                    break
+                got += n
+        view.release()
+        del buf[got:]
+        return buf
 
 
 # --- resolution ---------------------------------------------------------------------------------------------
@@ -299,7 +306,7 @@ def _opened_checked(path: str, fd: int, before: os.stat_result, target: str, hos
     except BaseException:
         os.close(fd)
         raise
-    return Opened(fd, st.st_size, target, host, via)
+    return Opened(fd, st.st_size, target, host, via, st.st_mtime)
 
 
 def _outside(path: str, target: PurePosixPath, within: PurePosixPath | None, via: list[str]) -> Refused | None:
