@@ -141,3 +141,37 @@ def test_logs_collect_reads_only_the_tail_of_a_3_gb_log(sandbox: Sandbox) -> Non
     entry = next(f for f in manifest["files"] if f["path"] == "/var/log/svagents_curr_1.log")
     assert (entry["size"], entry["kept"], entry["truncated"]) == (3 << 30, len(kept), True)
     assert entry["redacted"] == kept.count(b"token=********")
+
+
+def test_a_one_digit_passphrase_leaves_journal_status_and_archive_whole(sandbox: Sandbox) -> None:
+    """Issue 13 item 7 end to end: with the passphrase "1" journal.json was invalid, status lost the last run."""
+    from asrsim import csserver
+
+    pf = sandbox.base / "one.passphrase"
+    pf.write_text("1\n")
+    pf.chmod(0o600)
+    server = csserver.start(sandbox.base / "cs1", pf, max_lifetime=300)
+    try:
+        sandbox.bundle(OLD)
+        r = sandbox.asrctl("--json", "install", "--cs-endpoint", server.endpoint, "--passphrase-file", str(pf))
+        assert r.returncode == 0, r.stderr
+        # The run that knows the passphrase masks it wherever it is a whole token, the last part of a version too
+        # (the price of a one-character passphrase); the document stays valid, and later runs show it whole.
+        assert r.json["data"]["agent"]["version"] == OLD.rsplit(".", 1)[0] + ".********"
+        state = sandbox.root / "var/lib/asrctl"
+        journal = json.loads((state / "journal.json").read_text())
+        assert journal["status"] == "ok" and journal["command"] == "install"
+        assert [json.loads(line)["status"] for line in (state / "history.jsonl").read_text().splitlines()] == ["ok"]
+        status = sandbox.asrctl("--json", "status")
+        assert status.json["data"]["last_run"]["status"] == "ok"
+        assert status.json["data"]["last_run"]["run_id"] == journal["run_id"]
+        assert status.json["data"]["agent"]["version"] == OLD
+        out = sandbox.base / "support.tar.gz"
+        assert sandbox.asrctl("logs", "collect", "-o", str(out)).returncode == 0
+        members = _members(out)
+        for name, data in members.items():
+            if name.endswith((".json", ".jsonl")):
+                for doc in data.decode().splitlines() if name.endswith(".jsonl") else [data.decode()]:
+                    json.loads(doc)  # every JSON member still parses
+    finally:
+        server.stop()
