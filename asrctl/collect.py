@@ -40,7 +40,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from asrctl import __version__
@@ -83,25 +83,30 @@ class Source:
     what: str
     expected: str | None = None
     newest_first: bool = False
+    on_host: bool = False  # a path of the machine asrctl runs on, not of --root (ASRCTL_LOG_FILE)
 
 
 def sources(app: App) -> list[Source]:
     """Where the files are (docs/CLI.md, "logs collect"). Facts on paths: /work/notes/ms-bundles-facts.md."""
-    from asrctl.system.log import log_path
+    from asrctl.system.log import LOG_FILE_ENV
 
     p = app.paths
     state = rootfs.target_of(p, p.state_dir)
-    own_log = rootfs.target_of(p, log_path(p))
-    log_dir, log_name = str(PurePosixPath(own_log.replace("\\", "/")).parent), PurePosixPath(own_log).name
-    found = [
-        Source(log_dir, _rotated(log_name), "asrctl log", expected=log_name),
+    windows_host = os.name == "nt" and not p.sandboxed
+    setup_logs = str(Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "ASRSetupLogs")
+    found = [Source(setup_logs if windows_host else "/var/log", _rotated("asrctl.log"), "asrctl log", "asrctl.log")]
+    moved = os.environ.get(LOG_FILE_ENV)
+    if moved:  # the operator moved the log (system/log.py): it is read where they put it
+        where = Path(moved).absolute()
+        found.append(Source(str(where.parent), _rotated(where.name), "asrctl log", on_host=True))
+    found += [
         Source(state, r"journal\.json", "asrctl journal", expected="journal.json"),
         Source(state, r"history\.jsonl|identity\.json", "asrctl history"),
         Source(f"{state}/private/*", r".+\.json", "vendor JSON of a run"),
     ]
-    if os.name == "nt" and not p.sandboxed:
-        setup_logs = str(Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "ASRSetupLogs")
-        return [*found, Source(setup_logs, r"(?i).+\.(?:log|json|txt)", "vendor setup log", newest_first=True)]
+    if windows_host:
+        vendor = r"(?i)(?!asrctl\.log).+\.(?:log|json|txt)"
+        return [*found, Source(setup_logs, vendor, "vendor setup log", newest_first=True)]
     installer = ("ua_install.log", "ua_uninstall.log", "UaUnInstall.log", "InMage_drivers.log")
     return [
         *found,
@@ -222,39 +227,40 @@ class Collector:
 
     # -- files -----------------------------------------------------------------------------------------------
     def source(self, src: Source) -> None:
-        for directory in self._directories(src.directory):
-            names = [n for n in self._list(directory) if re.fullmatch(src.pattern, n)]
+        paths = Paths.for_root(Path(src.directory).anchor) if src.on_host else self.paths
+        for directory in self._directories(paths, src.directory):
+            names = [n for n in self._list(paths, directory) if re.fullmatch(src.pattern, n)]
             if src.expected and src.expected not in names:
                 self.absent.append(_join(directory, src.expected))
             targets = [_join(directory, n) for n in names]
             if src.newest_first:
-                targets.sort(key=lambda t: self._mtime(t, directory), reverse=True)
+                targets.sort(key=lambda t: self._mtime(paths, t, directory), reverse=True)
             for target in targets:
-                self.file(target, directory, src.what)
+                self.file(paths, target, directory, src.what)
 
-    def _directories(self, pattern: str) -> list[str]:
+    def _directories(self, paths: Paths, pattern: str) -> list[str]:
         if not pattern.endswith("/*"):
             return [pattern]
         parent = pattern[:-2]
-        return [_join(parent, name) for name in self._list(parent)]
+        return [_join(parent, name) for name in self._list(paths, parent)]
 
-    def _list(self, directory: str) -> list[str]:
+    def _list(self, paths: Paths, directory: str) -> list[str]:
         try:
-            return rootfs.list_dir(self.paths, directory)
+            return rootfs.list_dir(paths, directory)
         except rootfs.Refused as exc:
             self.skipped.append({"path": directory, "kind": exc.kind, "reason": exc.reason})
             return []
 
-    def _mtime(self, target: str, within: str) -> float:
+    def _mtime(self, paths: Paths, target: str, within: str) -> float:
         try:
-            with rootfs.opened(self.paths, target, within) as f:
+            with rootfs.opened(paths, target, within) as f:
                 return f.mtime if f is not None else 0.0
         except rootfs.Refused:
             return 0.0
 
-    def file(self, target: str, within: str, what: str) -> None:
+    def file(self, paths: Paths, target: str, within: str, what: str) -> None:
         try:
-            opened = rootfs.open_regular(self.paths, target, within)
+            opened = rootfs.open_regular(paths, target, within)
         except rootfs.Refused as exc:
             self.skipped.append({"path": target, "kind": exc.kind, "reason": exc.reason})
             return
@@ -310,8 +316,8 @@ class Collector:
             redact.register(os.environ[ENV_VAR].rstrip("\r\n"))
             learned += 1
         for directory, pattern in SECRET_FILES:
-            for d in self._directories(directory.format(state=state)):
-                for name in self._list(d):
+            for d in self._directories(self.paths, directory.format(state=state)):
+                for name in self._list(self.paths, d):
                     if not re.fullmatch(pattern, name):
                         continue
                     try:

@@ -429,3 +429,15 @@ def test_large_json_is_masked_as_text(root: Path, monkeypatch: pytest.MonkeyPatc
     _, members, _ = run(root)
     assert b"Hunter2Pw" not in members["case/files/var/log/InstallerErrors.json"]
     assert json.loads(members["case/files/var/log/InstallerErrors.json"])["Password"] == "********"
+
+
+def test_a_log_moved_with_asrctl_log_file_is_collected_where_it_is(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moved = write(tmp_path, "ci-logs/asrctl.log", "moved log line\n")
+    monkeypatch.setenv("ASRCTL_LOG_FILE", str(moved))
+    write(root, "var/log/asrctl.log", "log of an earlier run\n")
+    manifest, members, _ = run(root)
+    paths = {f["path"] for f in manifest["files"]}
+    assert {str(moved), "/var/log/asrctl.log"} <= paths
+    assert members[f"case/files{moved}"].startswith(b"moved log line\n")
