@@ -48,7 +48,9 @@ PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # The suite's session log (tests/conftest.py) would be collected too; collect itself writes no log here.
+    monkeypatch.delenv("ASRCTL_LOG_FILE", raising=False)
     r = tmp_path / "root"
     shutil.copytree(FIXTURE, r, symlinks=True)
     (r / "var/log").mkdir(parents=True, exist_ok=True)
