@@ -369,6 +369,17 @@ def test_fail_at_start_exits_44_without_daemons(sandbox, bundles):
     assert sandbox.run([sandbox.vx / "bin/start"], knobs={"ASR_SIM_FAIL_AT": "start"}).returncode == 1
 
 
+def test_knob_version_scopes_the_knobs_to_one_bundle_version(sandbox, bundles):
+    other = {"ASR_SIM_INSTALL_EXIT": "3", "ASR_SIM_KNOB_VERSION": "9.1.0.1"}
+    assert sandbox.install(bundles["v1"], knobs=other).returncode == 0, "another version's knob does not act"
+    sandbox.expect_running = True
+    vx = sandbox.vx
+    stop = {"ASR_SIM_FAIL_AT": "stop", "ASR_SIM_KNOB_VERSION": V1}
+    assert sandbox.run([vx / "bin/stop"], knobs=stop).returncode == 2, "this version's knob acts"
+    assert sandbox.run([vx / "bin/stop"], knobs={**stop, "ASR_SIM_KNOB_VERSION": V2}).returncode == 0
+    assert sandbox.run([vx / "bin/start"]).returncode == 0
+
+
 def _hang(box, argv, knob, sig, expected_rc, marker_file):
     proc = subprocess.Popen(
         [str(a) for a in argv],

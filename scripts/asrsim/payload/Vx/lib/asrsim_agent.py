@@ -144,13 +144,26 @@ def err(message: str) -> None:
 
 
 # --------------------------------------------------------------------------- knobs
+def knobs_apply() -> bool:
+    """ASR_SIM_KNOB_VERSION=<version>: the failure and hang knobs act only in the tools of that version (so a
+    downgrade's older installer can fail while the undo's reinstall of the newer one works). Unset: always."""
+    only = os.environ.get("ASR_SIM_KNOB_VERSION", "").strip()
+    if not only:
+        return True
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "etc", "build.vx_version")
+    try:
+        return read_kv(here).get("VERSION") == only
+    except OSError:
+        return False
+
+
 def knob_fail_at(step: str) -> bool:
-    return os.environ.get("ASR_SIM_FAIL_AT", "").strip() == step
+    return os.environ.get("ASR_SIM_FAIL_AT", "").strip() == step and knobs_apply()
 
 
 def maybe_hang(step: str, logfile: str, component: str) -> None:
     """ASR_SIM_HANG=<step>: sleep until SIGTERM/SIGINT, then exit 143/130."""
-    if os.environ.get("ASR_SIM_HANG", "").strip() != step:
+    if os.environ.get("ASR_SIM_HANG", "").strip() != step or not knobs_apply():
         return
 
     def _die(signum, _frame):
