@@ -14,7 +14,7 @@ import click
 
 from asrctl import __version__
 from asrctl.commands.settings import PRECEDENCE, add_global_options, global_params, merged
-from asrctl.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AsrctlError, Reported, Spec, msi_exit
+from asrctl.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, AsrctlError, Reported, Spec, attached, msi_exit
 from asrctl.output import Output, Result
 
 if TYPE_CHECKING:  # imported where used: the App brings pathlib, and `--version` needs neither
@@ -189,13 +189,20 @@ def run(argv: Sequence[str] | None = None) -> int:
             stopped = AsrctlError("ASRCTL-E005", "terminated (SIGTERM)")
         else:
             stopped = AsrctlError("ASRCTL-E003", "interrupted")
-        return _fail(stopped, Result(_current.command if _current else "asrctl"), fallback, stopped.exit_code)
+        result, note = attached(exc)
+        if note:
+            stopped.message += f"; {note}"
+        return _fail(stopped, result or _empty(), fallback, stopped.exit_code)
     except Reported as rep:  # a failure the verb already showed: only the envelope and the exit code are left
         out = _output(fallback)
+        _say_warnings(out, rep.result)
         out.emit(rep.result)
         return _finish(_current, rep.error.exit_code, False, rep.error.spec)
     except AsrctlError as err:
-        return _fail(err, Result(_current.command if _current else "asrctl"), fallback, err.exit_code)
+        result, note = attached(err)
+        if note and note not in err.message:
+            err.message += f"; {note}"
+        return _fail(err, result or _empty(), fallback, err.exit_code)
     except Exception as exc:  # a bug: say so, say where the log is
         from asrctl.system.log import LOGGER
 
@@ -212,6 +219,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     app = _current
     assert app is not None
     try:
+        _say_warnings(app.out, rv)
         app.out.emit(rv)
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM while the JSON is written: still the interrupted exit
         from asrctl.system.signals import exit_status
@@ -221,10 +229,22 @@ def run(argv: Sequence[str] | None = None) -> int:
     return _finish(app, code, rv.reboot_required)
 
 
+def _empty() -> Result:
+    return Result(_current.command if _current else "asrctl")
+
+
+def _say_warnings(out: Output, result: Result) -> None:
+    """Every verb's warnings reach people on stderr, not only the JSON: those a step already printed are not
+    repeated (``Output.warn`` remembers them)."""
+    for warning in result.warnings:
+        out.warn_once(warning)
+
+
 def _fail(err: AsrctlError, result: Result, fallback: Output, code: int) -> int:
     from asrctl.system.redact import redact
 
     out = _output(fallback)
+    _say_warnings(out, result)
     err.message = redact(err.message)
     from asrctl.system.log import LOGGER
 

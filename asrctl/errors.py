@@ -21,6 +21,8 @@ EXIT_BUNDLE_BAD = 5
 EXIT_PRECONDITION = 6
 EXIT_VENDOR = 7
 EXIT_REGISTRATION = 8
+EXIT_DEGRADED = 9  # status --check: the agent works, with something to fix (lifecycle/health.py)
+EXIT_BROKEN = 10  # status --check: the agent does not protect this machine
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
 EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
 
@@ -290,6 +292,41 @@ CATALOGUE = _catalogue(
         "package manager failed",
         "Read the package manager's output above; fix the repository or put the package file in the bundle dir.",
     ),
+    # Whole states, desired state and health (docs/LIFECYCLE.md)
+    Spec(
+        "ASRCTL-E070",
+        EXIT_PRECONDITION,
+        "the host changed during this run",
+        "Another program changed the Mobility Service while asrctl was working; nothing more was done. Run "
+        "`asrctl status`, then the command again.",
+    ),
+    Spec(
+        "ASRCTL-E071",
+        EXIT_PRECONDITION,
+        "registered elsewhere than asked",
+        "The agent is registered differently from what this command asks. To move it, run the `asrctl register "
+        "--force` command named above; to keep it, leave the registration options out.",
+    ),
+    Spec(
+        "ASRCTL-E072",
+        EXIT_PRECONDITION,
+        "this downgrade could not be undone",
+        "Put the bundle of the installed version (and its SHA256SUMS) in a bundle dir and give the registration "
+        "options, so a failed downgrade can put the agent back; see docs/LIFECYCLE.md.",
+    ),
+    Spec(
+        "ASRCTL-E073",
+        EXIT_DEGRADED,
+        "the agent is degraded",
+        "It works, but something needs attention: fix the reasons named above (`asrctl status` shows them).",
+    ),
+    Spec(
+        "ASRCTL-E074",
+        EXIT_BROKEN,
+        "the agent is broken",
+        "This machine is not protected: fix the reasons named above (`asrctl status` shows them), e.g. "
+        "`asrctl install`, `asrctl register` or `asrctl upgrade` again.",
+    ),
     # Registration / connectivity
     Spec(
         "ASRCTL-E080",
@@ -370,6 +407,25 @@ class Reported(Exception):
         self.result = result
         result.ok = False
         result.error = error.as_json()
+
+
+def attach(exc: BaseException, result: Result, note: str | None = None) -> None:
+    """Give a failure the result of the verb it stopped (``data.agent`` read after the run, ``changed``), and a
+    note saying what the host was left with; ``cli.run()`` emits that result and appends the note to the message
+    (also for Ctrl-C and SIGTERM, whose error ``cli.run()`` makes)."""
+    exc.asrctl_result = result  # type: ignore[attr-defined]
+    if note:
+        exc.asrctl_note = note  # type: ignore[attr-defined]
+
+
+def attached(exc: BaseException) -> tuple[Result | None, str | None]:
+    """The result and note :func:`attach` gave ``exc`` (or the exception click wrapped it in)."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        result = getattr(candidate, "asrctl_result", None)
+        if isinstance(result, Result):
+            note = getattr(candidate, "asrctl_note", None)
+            return result, note if isinstance(note, str) else None
+    return None, None
 
 
 # Windows Installer conventions, for SCCM/Intune (``--exit-codes msi``).

@@ -38,6 +38,16 @@ def record(paths: Paths, host_id: str | None) -> None:
     atomic_write(_path(paths), json.dumps(data, indent=2) + "\n")
 
 
+def recorded_host_id(paths: Paths) -> str | None:
+    """The agent HostId asrctl recorded when it registered it (None: none recorded, or forgotten on uninstall)."""
+    try:
+        data = json.loads(_path(paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = data.get("host_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def forget(paths: Paths) -> None:
     _path(paths).unlink(missing_ok=True)
 

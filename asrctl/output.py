@@ -70,6 +70,7 @@ class Output:
         self.file = file  # instead of stderr: a verb run for a report (logs collect runs doctor)
         self._console: Console | None = None
         self._emitted = False
+        self._warned: set[str] = set()
 
     # -- consoles -------------------------------------------------------------------------------------------
     @property
@@ -117,7 +118,13 @@ class Output:
 
     def warn(self, text: str) -> None:
         # Warnings show even with -q: they are what an operator must not miss.
+        self._warned.add(text)
         self._print(f"! {text}", "yellow")
+
+    def warn_once(self, text: str) -> None:
+        """A warning, unless this run already printed it (a result's warnings at the end of a verb)."""
+        if text not in self._warned:
+            self.warn(text)
 
     def error(self, code: str, message: str, remedy: str | None = None) -> None:
         self._print(f"✗ {code}: {message}", "bold red")

@@ -4,13 +4,17 @@ A :class:`Plan` is an ordered list of :class:`Step` s: what each does in words, 
 program), and how to undo it. ``--dry-run`` prints the plan and stops. :func:`apply` is the only place that
 changes the machine: host lock → recover from an interrupted run → journal each step → run → on failure or
 Ctrl-C undo what was done, in reverse.
+
+A changing verb takes the host lock *before* it reads the host's state (:func:`hold`), and keeps it while it decides,
+plans and applies: a decision can never be based on a state another run is changing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,9 @@ class Step:
     # an agent that installed fine.
     abort: Callable[[], None] | None = None
     abort_describe: str | None = None
+    # Checked right before ``run``: the host still is what this step was planned for (a destructive step never acts
+    # on a state its run did not decide on). A failed check means the step did nothing, so its ``abort`` is not run.
+    precheck: Callable[[], None] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return redact_data(
@@ -103,65 +110,133 @@ class Applied:
     stale_lock: dict[str, Any] | None = None
 
 
-def apply(plan: Plan, out: Output, state_dir: Path) -> Applied:
-    lock = HostLock(state_dir, plan.command)
+@dataclass
+class Session:
+    """A run's hold on the host while it reads the state, decides, plans and applies (:func:`hold`)."""
+
+    state_dir: Path
+    command: str
+    locked: bool
+    # The journal of a run that died (it still says "running" while its lock is free): what it left is cleaned up
+    # when this run's plan is applied; a fresh install killed half-way is removed first (lifecycle/install.py).
+    dead_run: dict[str, Any] | None = None
+    stale_holder: dict[str, Any] | None = None
+    # --dry-run only: the run that held the lock when the state was read (the state may be changing).
+    busy: dict[str, Any] | None = None
+
+
+@contextlib.contextmanager
+def hold(state_dir: Path, command: str, out: Output, dry_run: bool = False) -> Iterator[Session]:
+    """The host lock, taken before the state is read and held until the run is done (``ASRCTL-E042`` if another
+    run holds it). Under it, a journal that still says "running" belongs to a run that died: the OS dropped its lock.
+
+    ``--dry-run`` takes no lock and writes nothing: it must never wait for, block or fail a changing run. It reads
+    the state as it is and, when another run holds the lock at that moment, says so (``busy``): the plan it shows
+    describes a state that run may be changing.
+    """
+    if dry_run:
+        busy = HostLock.held_by(state_dir)
+        last = Journal(state_dir).last()
+        dead = last if busy is None and last and last.get("status") == "running" else None
+        if busy is not None:
+            out.warn(
+                f"another asrctl run (pid {busy.get('pid', '?')}, {busy.get('command', '?')}) is changing this host "
+                "right now: this plan describes the state before it finishes"
+            )
+        yield Session(state_dir, command, False, dead, None, busy)
+        return
+    lock = HostLock(state_dir, command)
     with lock:
         if lock.stale_holder:
             out.warn(
                 f"took over a stale lock from pid {lock.stale_holder.get('pid')} "
                 f"({lock.stale_holder.get('command')}, started {lock.stale_holder.get('started')})"
             )
-        journal = Journal(state_dir)
-        recovered = recover(journal, out)
-        journal.begin(plan.command, plan.summary)
-        for path in plan.cleanup:
-            journal.note_cleanup(path)
-        done: list[Step] = []
-        results: dict[str, dict[str, Any]] = {}
-        current: Step | None = None
-        try:
-            for step in plan.steps:
-                current = step
-                out.step(step.describe)
-                journal.step(step.id, step.describe, "started", argv=shown(step.argv) if step.argv else None)
-                results[step.id] = step.run() or {}
-                journal.step(step.id, step.describe, "done")
-                done.append(step)
-                current = None
-        except BaseException as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt)
-            error = exc.as_json() if hasattr(exc, "as_json") else {"message": redact(str(exc)) or type(exc).__name__}
-            # Undo, cleanup and the journal's last word run to the end whatever signal comes next.
-            with shielded(deliver=False) as ignored:
-                if current is not None:
-                    journal.step(current.id, current.describe, "interrupted" if interrupted else "failed")
-                _rollback(done, current, journal, out)
-                _cleanup(plan)
-                journal.finish("interrupted" if interrupted else "failed", error)
-            if ignored:
-                LOG.warning("signal(s) %s arrived during rollback; the rollback finished first", ignored)
-            raise
-        _cleanup(plan)
-        journal.finish("ok")
-        return Applied([s.id for s in done], results, recovered, lock.stale_holder)
+        last = Journal(state_dir).last()
+        dead = last if last and last.get("status") == "running" else None
+        yield Session(state_dir, command, True, dead, lock.stale_holder)
 
 
-def _rollback(done: list[Step], failed: Step | None, journal: Journal, out: Output) -> None:
+def undone_by(exc: BaseException) -> list[str]:
+    """What the rollback after ``exc`` undid, in order (what :func:`apply` recorded on the exception)."""
+    value = getattr(exc, "asrctl_undone", None)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def apply(plan: Plan, out: Output, where: Session | Path) -> Applied:
+    """Run ``plan`` under the session's lock (or, given a state dir, under a lock taken for this plan alone: for
+    plans whose decision did not depend on the host's state)."""
+    if isinstance(where, Session):
+        if not where.locked:
+            raise RuntimeError("a plan is applied only under the host lock (a --dry-run session holds none)")
+        return _apply(plan, out, where.state_dir, where.stale_holder)
+    with hold(where, plan.command, out) as session:
+        return _apply(plan, out, session.state_dir, session.stale_holder)
+
+
+def _apply(plan: Plan, out: Output, state_dir: Path, stale_holder: dict[str, Any] | None) -> Applied:
+    """The steps, journalled, with the lock already held by the caller."""
+    journal = Journal(state_dir)
+    recovered = recover(journal, out)
+    journal.begin(plan.command, plan.summary)
+    for path in plan.cleanup:
+        journal.note_cleanup(path)
+    done: list[Step] = []
+    results: dict[str, dict[str, Any]] = {}
+    current: Step | None = None
+    try:
+        for step in plan.steps:
+            out.step(step.describe)
+            journal.step(step.id, step.describe, "started", argv=shown(step.argv) if step.argv else None)
+            if step.precheck is not None:
+                try:
+                    step.precheck()
+                except BaseException:
+                    journal.step(step.id, step.describe, "not-run")
+                    raise
+            current = step
+            results[step.id] = step.run() or {}
+            journal.step(step.id, step.describe, "done")
+            done.append(step)
+            current = None
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        error = exc.as_json() if hasattr(exc, "as_json") else {"message": redact(str(exc)) or type(exc).__name__}
+        # Undo, cleanup and the journal's last word run to the end whatever signal comes next.
+        with shielded(deliver=False) as ignored:
+            if current is not None:
+                journal.step(current.id, current.describe, "interrupted" if interrupted else "failed")
+            undone = _rollback(done, current, journal, out)
+            _cleanup(plan)
+            journal.finish("interrupted" if interrupted else "failed", error)
+        with contextlib.suppress(AttributeError):
+            exc.asrctl_undone = undone  # type: ignore[attr-defined]
+        if ignored:
+            LOG.warning("signal(s) %s arrived during rollback; the rollback finished first", ignored)
+        raise
+    _cleanup(plan)
+    journal.finish("ok")
+    return Applied([s.id for s in done], results, recovered, stale_holder)
+
+
+def _rollback(done: list[Step], failed: Step | None, journal: Journal, out: Output) -> list[str]:
+    """Abort the failed step and undo the done ones in reverse; returns what was undone (its descriptions)."""
     todo: list[tuple[Step, Callable[[], None], str]] = []
     if failed is not None and failed.abort is not None:
         todo.append((failed, failed.abort, failed.abort_describe or failed.describe))
     todo.extend((s, s.undo, s.undo_describe or s.describe) for s in reversed(done) if s.undo is not None)
-    if not todo:
-        return
+    undone: list[str] = []
     for step, action, describe in todo:
         out.warn(f"undo: {describe}")
         try:
             action()
             journal.step(step.id, step.describe, "undone")
+            undone.append(describe)
         except Exception as exc:  # keep undoing the rest; say what could not be undone
             LOG.exception("undo of %s failed", step.id)
             out.warn(f"could not undo '{step.describe}': {exc}")
             journal.step(step.id, step.describe, "undo-failed", error=redact(str(exc)))
+    return undone
 
 
 def _cleanup(plan: Plan) -> None:
@@ -173,11 +248,24 @@ def _cleanup(plan: Plan) -> None:
 
 
 def dry_run(plan: Plan, out: Output, result: Result) -> Result:
-    """``--dry-run``: show the plan (exact commands, what undoes each step), put it in the result, change nothing."""
+    """``--dry-run``: show the plan (exact commands, what undoes each step), put it in the result, change nothing.
+    ``would_change``: a plan with steps changes the host (Ansible's check mode reads it)."""
     plan.render(out)
     result.data["plan"] = plan.as_json()
     result.data["dry_run"] = True
+    result.data["would_change"] = bool(plan.steps)
     out.info("Dry run: nothing was changed.")
+    return result
+
+
+def nothing_to_do(result: Result, dry: bool) -> Result:
+    """The host already is as asked: ``changed`` false, and for ``--dry-run`` an empty plan, ``would_change``
+    false."""
+    result.changed = False
+    if dry:
+        result.data["plan"] = {"summary": {}, "steps": []}
+        result.data["dry_run"] = True
+        result.data["would_change"] = False
     return result
 
 

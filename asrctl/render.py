@@ -67,12 +67,20 @@ def status(app: App, result: Result) -> None:
             ("Install dir", agent["install_dir"]),
             ("Registered", ("yes, with " + str(agent["cs_endpoint"])) if agent["registered"] else "no"),
             ("Services", services),
+            ("Health", _health(result.data.get("health"))),
             ("Azure VM agent", _vm_agent(result.data.get("vm_agent"))),
             ("Newer bundle", f"{newer['version']} ({newer['path']})" if newer else "none found"),
             ("Last asrctl run", f"{last['command']}: {last['status']} ({last['started']})" if last else None),
         ],
     )
     _warnings(app, result)
+
+
+def _health(health: dict[str, Any] | None) -> str | None:
+    if not health:
+        return None
+    reasons = [r["message"] for r in health["reasons"]]
+    return health["status"] + (": " + "; ".join(reasons) if reasons else "")
 
 
 def vm_agent(app: App, result: Result) -> None:

@@ -48,6 +48,17 @@ class InstalledAgent:
 
 
 @dataclass(frozen=True)
+class Presence:
+    """The raw signs of the agent on the host, each read on its own (``AgentBackend.presence``), so that half an
+    agent shows as half: the marker that says "installed" (Linux ``.vx_version``, Windows the MSI product key),
+    the agent's own files, and a lock a vendor tool left behind. Each is a path (or key) when there, else None."""
+
+    marker: str | None
+    files: str | None
+    vendor_lock: str | None = None
+
+
+@dataclass(frozen=True)
 class Registration:
     """What to register with. Exactly one of the classic or modernized inputs is set."""
 
@@ -109,6 +120,10 @@ class AgentBackend(Protocol):
     def leftovers(self, agent: InstalledAgent) -> list[str]: ...
 
     def remove_partial(self, install_dir: str, existed_before: bool) -> None: ...
+
+    def presence(self) -> Presence: ...
+
+    def start_services(self, agent: InstalledAgent) -> None: ...
 
 
 def run_vendor(

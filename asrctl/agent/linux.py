@@ -21,6 +21,7 @@ from asrctl import versions
 from asrctl.agent.base import (
     InstalledAgent,
     InstallOptions,
+    Presence,
     Registration,
     Retry,
     Service,
@@ -387,3 +388,35 @@ class LinuxBackend:
             if svc.running:
                 left.append(f"process {svc.name} (pid {', '.join(map(str, svc.pids))})")
         return left
+
+    # -- whole states (lifecycle/state.py) -------------------------------------------------------------------
+    def presence(self) -> Presence:
+        """``.vx_version``; the Vx dir it names (or the default one when it cannot be read, where a killed install
+        leaves its files); ``uninstall.sh``'s ``.uninstall.lck`` (an uninstall that was killed)."""
+        marker = self.version_file()
+        vx: Path | None = None
+        try:
+            raw = parse_kv(marker.read_text(encoding="utf-8", errors="replace")).get("INSTALLATION_DIR")
+            vx = self.paths.host(raw) if raw else None
+        except OSError:
+            vx = None
+        root = vx.parent if vx is not None else self.paths.host(DEFAULT_DIR)
+        files = vx if vx is not None else root / "Vx"
+        lock = root / ".uninstall.lck"
+        return Presence(
+            marker=str(marker) if marker.is_file() else None,
+            files=str(files) if files.is_dir() else None,
+            vendor_lock=str(lock) if lock.exists() else None,
+        )
+
+    def start_services(self, agent: InstalledAgent) -> None:
+        """``<Vx>/bin/start`` (Microsoft's own start script): what an interrupted or failed upgrade's undo runs, since
+        the installer stops the services before it replaces the agent's files."""
+        start = agent.install_dir / "Vx" / "bin" / "start"
+        done = run_vendor(self.runner, [str(start)], tool="the agent's start script", timeout=300)
+        if done.returncode != 0:
+            raise AsrctlError(
+                "ASRCTL-E060",
+                f"{start} exited {done.returncode}: the agent's services did not start:\n{done.output[-1500:]}",
+                vendor_exit_code=done.returncode,
+            )

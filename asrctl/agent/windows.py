@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from asrctl.agent.base import (
     InstalledAgent,
     InstallOptions,
+    Presence,
     Registration,
     Retry,
     Service,
@@ -545,3 +546,23 @@ class WindowsBackend:
             if svc.running:
                 left.append(f"service {svc.name} (running)")
         return left
+
+    # -- whole states (lifecycle/state.py) -------------------------------------------------------------------
+    def presence(self) -> Presence:
+        """Windows Installer puts the product key and the files in place, or rolls both back, in one transaction:
+        the product key stands for both."""
+        key = self.uninstall_key()
+        where = f"HKLM\\{key}" if key else None
+        return Presence(marker=where, files=where)
+
+    def start_services(self, agent: InstalledAgent) -> None:
+        """``sc start`` for each agent service that is not running (Microsoft's own docs control them with sc)."""
+        sc = wjoin(self.system32, "sc.exe")
+        for svc in self.services(agent):
+            if svc.running:
+                continue
+            done = run_vendor(self.runner, [sc, "start", svc.name], tool=f"sc start {svc.name}", timeout=300)
+            if done.returncode not in (0, 1056):  # 1056: ERROR_SERVICE_ALREADY_RUNNING
+                raise AsrctlError(
+                    "ASRCTL-E060", f"sc start {svc.name} exited {done.returncode}: the service did not start"
+                )

@@ -35,6 +35,10 @@ def _stack(*decorators: Decorator) -> Decorator:
     return apply
 
 
+no_vm_agent_option = setting(
+    "--no-vm-agent", is_flag=True, help="Leave the Azure VM agent alone (install/upgrade do not install it)."
+)
+
 bundle_options = _stack(
     setting(
         "--bundle",
@@ -136,6 +140,7 @@ def _bundle(kw: dict[str, Any]) -> BundleChoice:
     metavar="DIR",
     help="Install location (default /usr/local/ASR on Linux).",
 )
+@no_vm_agent_option
 @dry_run_option
 @yes_option
 @click.pass_context
@@ -158,6 +163,7 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
             cs_type=kw["cs_type"],
             timeout=kw["timeout"],
         ),
+        vm_agent=not kw["no_vm_agent"],
     )
     return verb.install(app, req, os.environ)
 
@@ -170,23 +176,40 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
     )
 )
 @bundle_options
-@setting("--allow-downgrade", is_flag=True, config=False, help="Go back to an older bundle.")
+@registration_options
+@setting(
+    "--allow-downgrade",
+    is_flag=True,
+    config=False,
+    help="Go back to an older bundle (uninstall + install; needs the installed version's bundle, and the "
+    "registration options when it is registered, so a failure can be undone).",
+)
+@no_vm_agent_option
 @dry_run_option
 @yes_option
 @click.pass_context
 def upgrade(ctx: click.Context, dry_run: bool, yes: bool, allow_downgrade: bool, **kw: Any) -> Result:
-    """Upgrade when the chosen bundle is newer than the installed agent; the registration is kept."""
+    """Upgrade when the chosen bundle is newer than the installed agent; the registration is kept.
+
+    Registration options are optional: given, they say which registration the agent must have (one registered
+    elsewhere is refused, an unregistered one is registered after the upgrade)."""
     from asrctl.agent.base import InstallOptions
     from asrctl.lifecycle import upgrade as verb
     from asrctl.lifecycle.request import Request
 
     app = begin(ctx, changes_machine=not dry_run)
+    registration = _registration(kw)
+    explicit_type = ctx.get_parameter_source("cs_type") not in (None, click.core.ParameterSource.DEFAULT)
+    given = [kw["cs_endpoint"], kw["passphrase_file"], kw["passphrase_stdin"], kw["config_file"], explicit_type]
+    registration.no_register = not any(given)  # nothing asked: keep the agent's registration as it is
     req = Request(
         dry_run=dry_run,
         yes=yes,
         bundle=_bundle(kw),
+        registration=registration,
         allow_downgrade=allow_downgrade,
         options=InstallOptions(timeout=kw["timeout"]),
+        vm_agent=not kw["no_vm_agent"],
     )
     return verb.upgrade(app, req, os.environ)
 
@@ -236,15 +259,26 @@ def uninstall(ctx: click.Context, yes: bool, dry_run: bool) -> Result:
     epilog=examples(
         "asrctl status",
         "asrctl status --json | jq -r .data.agent.version",
+        "asrctl status --check     # exit 0 ok, 9 degraded, 10 broken: for monitoring and Ansible",
     )
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit by health, like `systemctl is-active`: 0 ok, 9 degraded, 10 broken (for monitoring and Ansible).",
+)
 @click.pass_context
-def status(ctx: click.Context) -> Result:
-    """Installed?, version, install dir, registration, services, newer bundle available?"""
+def status(ctx: click.Context, check: bool) -> Result:
+    """Installed?, version, install dir, registration, services, health, newer bundle available?"""
     from asrctl import render
+    from asrctl.errors import Reported
     from asrctl.lifecycle import status as verb
 
     app = begin(ctx)
     result = verb.status(app)
     render.status(app, result)
+    error = verb.check_error(result.data["health"]) if check else None
+    if error is not None:
+        app.out.error(error.code, error.message, error.remedy)
+        raise Reported(error, result)
     return result

@@ -67,7 +67,10 @@ def digest_policy(sha256: str | None, require_digest: bool) -> DigestPolicy:
 
 
 dry_run_option = setting(
-    "--dry-run", is_flag=True, config=False, help="Print the plan (exact commands) and change nothing."
+    "--dry-run",
+    is_flag=True,
+    config=False,
+    help="Print the plan (exact commands) and change nothing; the JSON says would_change.",
 )
 yes_option = setting("-Y", "--yes", is_flag=True, config=False, help="Do not ask; answer yes.")
 

@@ -1,19 +1,26 @@
 """``asrctl install``: preconditions → bundle → digest → plan (stage, install, register, VM agent, verify) → apply.
 
-An installed agent of the same version is not reinstalled: install converges on the registration asked for.
-A fresh install killed outright (power loss, SIGKILL) is found in the journal and its leftovers removed first.
+The inputs are checked (and a passphrase read) first; then the host lock is taken and the host's state read, and
+everything after that is decided under the lock (plan.hold): a concurrent run can neither change the state this
+run decided on nor have its agent removed by this run's undo.
+
+An installed agent of the same version is not reinstalled: install converges on the registration asked for, and
+refuses (``ASRCTL-E071``) when the agent is registered elsewhere. A fresh install killed outright (power loss,
+SIGKILL) is found in the journal and its leftovers removed first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from asrctl.agent import factory
-from asrctl.agent.vmagent import vm_agent_steps
+from asrctl.agent.base import AgentBackend
 from asrctl.app import App
+from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
 from asrctl.lifecycle import postchecks
+from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import (
     check_disk,
     choose_bundle,
@@ -23,34 +30,56 @@ from asrctl.lifecycle.preconditions import (
     require_supported,
 )
 from asrctl.lifecycle.registration import (
+    PreparedRegistration,
     check_connectivity,
+    drift,
     prepare_registration,
+    registered_as,
     registration_steps,
     same_registration,
 )
 from asrctl.lifecycle.request import Request
 from asrctl.lifecycle.staging import new_run_id, stage
-from asrctl.lifecycle.status import agent_json
+from asrctl.lifecycle.state import HostState, observe
+from asrctl.lifecycle.steps import fresh_install_steps, vm_agent
 from asrctl.output import Result
-from asrctl.plan import Plan, Step, apply, collect_warnings, dry_run
+from asrctl.plan import Plan, Session, Step, collect_warnings, dry_run, hold, nothing_to_do
 from asrctl.versions import release_cmp
 
 
 def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
     result = Result(app.command)
-    require_privileges(app)
-    tag = require_supported(app)
     backend = factory.backend_for(app)
-    bundle = choose_bundle(app, req.bundle, tag)
-    result.data["bundle"] = {"path": str(bundle.path), "version": bundle.version, "os_tag": bundle.os_tag}
-    killed = killed_fresh_install(app)
-    # What a killed install left is not an install to keep or upgrade: it is removed below, then installed anew.
-    current = None if killed else backend.installed()
-    run_id = new_run_id()
-    prepared = prepare_registration(app, req.registration, run_id, environ)
-    options = req.options
-    install_dir = options.install_dir or backend.default_install_dir()
+    with reported(result, backend):
+        require_privileges(app)
+        tag = require_supported(app)
+        bundle = choose_bundle(app, req.bundle, tag)
+        result.data["bundle"] = {"path": str(bundle.path), "version": bundle.version, "os_tag": bundle.os_tag}
+        run_id = new_run_id()
+        prepared = prepare_registration(app, req.registration, run_id, environ)
+        with hold(app.paths.state_dir, "install", app.out, req.dry_run) as session:
+            before = observe(backend)
+            result.data["agent"] = before.as_json()
+            return _decide(app, req, backend, bundle, tag, prepared, run_id, session, before, result)
 
+
+def _decide(
+    app: App,
+    req: Request,
+    backend: AgentBackend,
+    bundle: Bundle,
+    tag: str,
+    prepared: PreparedRegistration | None,
+    run_id: str,
+    session: Session,
+    before: HostState,
+    result: Result,
+) -> Result:
+    killed = killed_fresh_install(session.dead_run)
+    if before.unreadable is not None and not killed:
+        raise AsrctlError("ASRCTL-E051", before.unreadable)
+    # What a killed install left is not an install to keep or upgrade: it is removed below, then installed anew.
+    current = None if killed else before.agent
     if current is not None:
         order = release_cmp(current.version, bundle.version)
         if order < 0:
@@ -63,28 +92,25 @@ def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
                 "ASRCTL-E045",
                 f"Mobility Service {current.version} is installed, newer than {bundle.version}; nothing to install",
             )
+        mismatch = drift(current, req.registration, prepared)
+        if mismatch is not None:
+            raise mismatch
         # Same version: converge on the registration asked for, else nothing to do.
-        result.data["agent"] = agent_json(backend, current)
         if prepared is None or same_registration(current, prepared.registration):
             app.out.success(f"Mobility Service {current.version} is already installed; nothing to do")
-            return result
-        if current.registered:
-            app.out.info(
-                f"Mobility Service {current.version} is installed and registered with {current.cs_endpoint}; "
-                "use `asrctl register --force` to move it"
-            )
-            return result
+            return nothing_to_do(result, req.dry_run)
         plan = Plan("install", summary={"bundle": bundle.path.name, "action": "register", "run_id": run_id})
         check_connectivity(app, req.registration, result)
         registration_steps(app, backend, prepared, str(current.install_dir), plan)
+        plan.add(postchecks.after_register(backend, prepared.registration))
         if req.dry_run:
             return dry_run(plan, app.out, result)
-        apply(plan, app.out, app.paths.state_dir)
-        result.changed = True
-        result.data["agent"] = agent_json(backend, backend.installed())
+        carry_out(app, backend, plan, session, result, before, registered_as(prepared.registration))
         app.out.success(f"registered the installed Mobility Service {current.version}")
         return result
 
+    options = req.options
+    install_dir = options.install_dir or backend.default_install_dir()
     check_disk(app, install_dir)
     check_connectivity(app, req.registration, result)
     digest = digest_for(app, bundle, req.bundle)
@@ -101,14 +127,14 @@ def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         },
     )
     if killed:
-        before = killed.get("summary") or {}
+        previous = killed.get("summary") or {}
         app.out.warn(
             f"the previous install (pid {killed.get('pid')}, started {killed.get('started')}) was killed while "
             "Microsoft's installer ran; the half-installed agent it left is removed first"
         )
-        plan.summary["install_dir_existed"] = bool(before.get("install_dir_existed"))
-        killed_dir = str(before.get("install_dir") or install_dir)
-        killed_existed = bool(before.get("install_dir_existed"))
+        plan.summary["install_dir_existed"] = bool(previous.get("install_dir_existed"))
+        killed_dir = str(previous.get("install_dir") or install_dir)
+        killed_existed = bool(previous.get("install_dir_existed"))
 
         def remove_partial() -> dict[str, Any]:
             backend.remove_partial(killed_dir, killed_existed)
@@ -116,20 +142,18 @@ def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
 
         plan.add(Step("remove-partial", "Remove the agent a killed install left half-done", remove_partial))
     staged = stage(app, backend, bundle, digest, run_id, plan)
-    for step in backend.install_steps(staged, options, False, None):
-        plan.add(step)
+    plan.extend(fresh_install_steps(backend, bundle, backend.install_steps(staged, options, False, None)))
     if prepared is not None:
         registration_steps(app, backend, prepared, install_dir, plan)
     elif options.cs_type == "CSPrime":
         plan.add(backend.config_input_step(install_dir))
-    plan.extend(vm_agent_steps(app, backend, bundle))
+    vm_agent(app, backend, bundle, plan, req.vm_agent)
     plan.add(postchecks.after_install(backend, bundle, prepared is not None))
     if req.dry_run:
         return dry_run(plan, app.out, result)
-    applied = apply(plan, app.out, app.paths.state_dir)
-    result.changed = True
+    reached = _installed(bundle, prepared)
+    applied = carry_out(app, backend, plan, session, result, before, reached)
     collect_warnings(applied, result)
-    result.data["agent"] = agent_json(backend, backend.installed())
     if prepared is not None:
         from asrctl import identity
 
@@ -145,3 +169,13 @@ def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         app.out.warn("installed without registering; run `asrctl register` to connect it to a configuration server")
     app.out.success(f"Mobility Service {bundle.version} installed" + (" and registered" if prepared else ""))
     return result
+
+
+def _installed(bundle: Bundle, prepared: PreparedRegistration | None) -> Callable[[HostState], bool]:
+    def reached(state: HostState) -> bool:
+        agent = state.agent
+        if agent is None or release_cmp(agent.version, bundle.version) != 0:
+            return False
+        return prepared is None or same_registration(agent, prepared.registration)
+
+    return reached

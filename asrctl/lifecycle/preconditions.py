@@ -102,18 +102,16 @@ def digest_for(app: App, bundle: Bundle, choice: BundleChoice) -> str | None:
     return digest
 
 
-def killed_fresh_install(app: App) -> dict[str, Any] | None:
+def killed_fresh_install(dead_run: dict[str, Any] | None) -> dict[str, Any] | None:
     """The journal of a fresh install whose process died (power loss, SIGKILL) while Microsoft's installer ran.
 
+    ``dead_run`` is a journal still saying "running" while the host lock was free (plan.hold): its run is dead.
     Its abort action never ran, so the agent may be half there; the next install removes that first."""
-    from asrctl.system.journal import Journal
-    from asrctl.system.lock import pid_alive
-
-    last = Journal(app.paths.state_dir).last()
+    last = dead_run
     if not last or last.get("status") != "running" or last.get("command") != "install":
         return None
     summary = last.get("summary") or {}
-    if not summary.get("fresh_install") or pid_alive(int(last.get("pid") or 0)):
+    if not summary.get("fresh_install"):
         return None
     if not any(s.get("id") == "install" and s.get("status") == "started" for s in last.get("steps") or []):
         return None

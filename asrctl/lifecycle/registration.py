@@ -14,6 +14,7 @@ from asrctl.agent.base import AgentBackend, InstalledAgent, Registration
 from asrctl.app import App
 from asrctl.errors import AsrctlError, Reported
 from asrctl.lifecycle.request import RegistrationInput
+from asrctl.lifecycle.state import HostState, endpoint_key
 from asrctl.output import Result
 from asrctl.plan import Plan, Step
 from asrctl.system import secrets
@@ -99,10 +100,10 @@ def registration_steps(
                 lambda: {"file": str(secrets.write_private(passphrase, target))},
             )
         )
-    plan.add(backend.register_step(prepared.registration, install_dir, retry=_registration_retry(app)))
+    plan.add(backend.register_step(prepared.registration, install_dir, retry=retry_for(app)))
 
 
-def _registration_retry(app: App) -> Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]:
+def retry_for(app: App) -> Callable[[Callable[[], dict[str, Any]]], dict[str, Any]]:
     """Retry registration on transient failures (connection refused, timeout), never on a wrong passphrase."""
     from asrctl.net.checks import is_transient
     from asrctl.system import retry
@@ -133,16 +134,48 @@ def same_registration(agent: InstalledAgent, reg: Registration) -> bool:
         return False
     if reg.cs_type == "CSPrime":
         return (agent.cs_type or "").lower() == "csprime"
-    return _endpoint_key(agent.cs_endpoint) == _endpoint_key(reg.endpoint)
+    return (agent.cs_type or "CSLegacy").lower() == "cslegacy" and endpoint_key(agent.cs_endpoint) == endpoint_key(
+        reg.endpoint
+    )
 
 
-def _endpoint_key(text: str | None) -> tuple[str, int] | None:
-    if not text:
+def registered_as(reg: Registration) -> Callable[[HostState], bool]:
+    """The host has an agent registered as ``reg`` asks (what a register step is for)."""
+
+    def reached(state: HostState) -> bool:
+        return state.agent is not None and same_registration(state.agent, reg)
+
+    return reached
+
+
+def drift(agent: InstalledAgent, inp: RegistrationInput, prepared: PreparedRegistration | None) -> AsrctlError | None:
+    """``install``/``upgrade`` inputs that ask for another registration than the agent has (desired state,
+    ``ASRCTL-E071``), else None. Only a registered agent can drift: an unregistered one is registered as asked.
+    The inputs ask for a registration when they name one (endpoint and passphrase, or a CSPrime config file) or
+    the CS type alone (``--cs-type CSPrime``: the appliance's config comes later); ``--no-register`` asks none."""
+    if not agent.registered or inp.no_register:
         return None
-    from asrctl.net.endpoint import parse_endpoint
-
-    try:
-        ep = parse_endpoint(text)
-    except AsrctlError:
-        return (text.lower(), 443)
-    return (ep.host.lower(), ep.port)
+    wanted = prepared.registration if prepared is not None else None
+    wanted_type = wanted.cs_type if wanted is not None else inp.cs_type
+    if wanted is None and wanted_type != "CSPrime":
+        return None
+    if wanted is not None and same_registration(agent, wanted):
+        return None
+    if wanted is None and (agent.cs_type or "").lower() == "csprime":
+        return None
+    now = f"{agent.cs_endpoint or 'a configuration server'} ({agent.cs_type or 'CSLegacy'})"
+    if wanted_type == "CSPrime":
+        asked = "a replication appliance (CSPrime)"
+        command = "`asrctl register --force --cs-type CSPrime --config-file FILE` with the appliance's file"
+    else:
+        asked = f"{wanted.endpoint if wanted else inp.endpoint} (CSLegacy)"
+        command = (
+            f"`asrctl register --force --cs-endpoint {wanted.endpoint if wanted else inp.endpoint}` with its passphrase"
+        )
+    return AsrctlError(
+        "ASRCTL-E071",
+        f"Mobility Service {agent.version} is registered to {now}, not to {asked} as asked; to move it, run {command}",
+        registered_to=agent.cs_endpoint,
+        registered_cs_type=agent.cs_type,
+        asked=asked,
+    )

@@ -38,3 +38,4 @@ class Request:
     registration: RegistrationInput = field(default_factory=RegistrationInput)
     options: InstallOptions = field(default_factory=InstallOptions)
     allow_downgrade: bool = False
+    vm_agent: bool = True  # --no-vm-agent: install/upgrade leave the Azure VM agent alone

@@ -36,3 +36,16 @@ def stage(app: App, backend: AgentBackend, bundle: Bundle, digest: str | None, r
     for step in backend.stage_steps(bundle, staged, digest):
         plan.add(step)
     return staged
+
+
+def stage_also(
+    app: App, backend: AgentBackend, bundle: Bundle, digest: str | None, run_id: str, plan: Plan, name: str
+) -> Path:
+    """A second bundle unpacked beside the first in the same run's staging dir (after :func:`stage`'s steps): the
+    bundle a downgrade's undo reinstalls, verified before anything is removed. Its steps are ``<name>-<id>``."""
+    holder, _ = staging_for(app, run_id)
+    staged = holder / name
+    for step in backend.stage_steps(bundle, staged, digest):
+        step.id = f"{name}-{step.id}"
+        plan.add(step)
+    return staged

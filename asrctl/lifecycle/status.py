@@ -1,33 +1,25 @@
-"""``asrctl status``: the installed agent, a newer bundle, the last run, the VM agent, a pending reboot. Read-only.
+"""``asrctl status``: the installed agent, its health, a newer bundle, the last run, the VM agent, a pending
+reboot. Read-only; no lock is taken (it never waits for, blocks or fails a changing run, and says when one is
+under way).
 
-``agent_json`` is also how every other verb reports the agent it leaves behind.
+``agent_json`` (lifecycle/state.py) is also how every other verb reports the agent it leaves behind.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from asrctl.agent import factory
-from asrctl.agent.base import AgentBackend, InstalledAgent
 from asrctl.app import App
 from asrctl.bundles.catalog import resolve_dirs, scan
 from asrctl.errors import AsrctlError
+from asrctl.lifecycle import health
+from asrctl.lifecycle.state import HostState, agent_json, observe
 from asrctl.output import Result
 from asrctl.versions import release_cmp
 
-
-def agent_json(backend: AgentBackend, agent: InstalledAgent | None) -> dict[str, Any]:
-    services = backend.services(agent) if agent else []
-    return {
-        "installed": agent is not None,
-        "version": agent.version if agent else None,
-        "build": agent.build if agent else None,
-        "install_dir": str(agent.install_dir) if agent else None,
-        "registered": bool(agent and agent.registered),
-        "cs_endpoint": agent.cs_endpoint if agent else None,
-        "cs_type": agent.cs_type if agent else None,
-        "services": [s.as_json() for s in services],
-    }
+__all__ = ["agent_json", "status", "health_facts", "check_error"]
 
 
 def status(app: App) -> Result:
@@ -35,8 +27,9 @@ def status(app: App) -> Result:
 
     result = Result(app.command)
     backend = factory.backend_for(app)
-    agent = backend.installed()
-    result.data["agent"] = agent_json(backend, agent)
+    state = observe(backend)
+    agent = state.agent
+    result.data["agent"] = state.as_json()
     if agent:
         result.data["agent"]["details"] = agent.details
     plat = app.platform
@@ -55,18 +48,59 @@ def status(app: App) -> Result:
     last = Journal(app.paths.state_dir).last()
     if last:
         result.data["last_run"] = {k: last.get(k) for k in ("command", "status", "started", "ended", "run_id")}
-        if last.get("status") == "running":
-            from asrctl.system.lock import pid_alive
-
-            if not pid_alive(int(last.get("pid") or 0)):
-                result.warnings.append(
-                    f"the last run ({last.get('command')}, started {last.get('started')}) was interrupted; the next "
-                    "install/upgrade/uninstall cleans up after it"
-                )
     from asrctl.agent import vmagent
 
     result.data["vm_agent"] = vmagent.status(app, backend).as_json()
-    reboot = backend.pending_reboot()
-    if reboot:
-        result.warnings.append(reboot)
+    facts = health_facts(app, state, last, backend.pending_reboot())
+    verdict = health.verdict(facts)
+    result.data["health"] = verdict.as_json()
+    for reason in verdict.reasons:
+        if reason.id in ("interrupted_run", "reboot_pending", "leftovers", "run_in_progress"):
+            result.warnings.append(reason.message)
     return result
+
+
+def health_facts(app: App, state: HostState, last: dict[str, Any] | None, pending_reboot: str | None) -> health.Facts:
+    """Gather what health is judged from: the agent's state, what asrctl recorded and left, the lock."""
+    from asrctl.system.lock import HostLock, pid_alive
+
+    state_dir = app.paths.state_dir
+    busy = HostLock.held_by(state_dir)
+    dead = None
+    if busy is None and last and last.get("status") == "running" and not pid_alive(int(last.get("pid") or 0)):
+        dead = last
+    leftovers: tuple[str, ...] = ()
+    if busy is None:
+        leftovers = tuple(str(p) for p in _children(state_dir / "staging") + _children(state_dir / "private"))
+    return health.Facts(
+        state=state,
+        registration_recorded=_recorded(app, state),
+        dead_run=dead,
+        leftovers=leftovers,
+        busy=busy,
+        pending_reboot=pending_reboot,
+    )
+
+
+def _children(path: Path) -> list[Path]:
+    try:
+        return sorted(path.iterdir())
+    except OSError:
+        return []
+
+
+def _recorded(app: App, state: HostState) -> bool:
+    """identity.json names this agent's host id: asrctl registered it (and nothing since said to forget it)."""
+    from asrctl import identity
+
+    agent = state.agent
+    return agent is not None and bool(agent.host_id) and identity.recorded_host_id(app.paths) == agent.host_id
+
+
+def check_error(verdict: dict[str, Any]) -> AsrctlError | None:
+    """``status --check``: the error a health that is not ok exits with (9 degraded, 10 broken), else None."""
+    if verdict["status"] == health.OK:
+        return None
+    code = "ASRCTL-E074" if verdict["status"] == health.BROKEN else "ASRCTL-E073"
+    reasons = "; ".join(r["message"] for r in verdict["reasons"])
+    return AsrctlError(code, f"health: {verdict['status']}: {reasons}", reasons=[r["id"] for r in verdict["reasons"]])

@@ -12,7 +12,7 @@ from asrctl.agent import factory, vmagent
 from asrctl.app import App
 from asrctl.lifecycle.preconditions import require_privileges
 from asrctl.output import Result
-from asrctl.plan import Plan, apply, collect_warnings, dry_run
+from asrctl.plan import Plan, apply, collect_warnings, dry_run, hold, nothing_to_do
 
 
 def status(app: App) -> Result:
@@ -22,19 +22,20 @@ def status(app: App) -> Result:
 
 
 def install(app: App, dry_run_only: bool, yes: bool, confirm: Callable[[str], bool]) -> Result:
-    """``asrctl vm-agent install``."""
+    """``asrctl vm-agent install``. The question is asked first; the decision is made again under the host lock
+    (another run may have installed it meanwhile: then there is nothing to do)."""
     result = Result(app.command)
     backend = factory.backend_for(app)
     before = vmagent.status(app, backend)
     result.data["vm_agent"] = before.as_json()
     if before.installed:
         app.out.success(f"the Azure VM agent is installed{f' ({before.version})' if before.version else ''}")
-        return result
+        return nothing_to_do(result, dry_run_only)
     require_privileges(app)
     steps = vmagent.vm_agent_steps(app, backend, None, strict=True)
     if not steps:
         app.out.success("the Azure VM agent comes with the installed Mobility Service; nothing to do")
-        return result
+        return nothing_to_do(result, dry_run_only)
     plan = Plan("vm-agent install", steps=steps)
     if dry_run_only:
         return dry_run(plan, app.out, result)
@@ -42,12 +43,17 @@ def install(app: App, dry_run_only: bool, yes: bool, confirm: Callable[[str], bo
         app.out.info("Nothing was changed.")
         result.data["declined"] = True
         return result
-    applied = apply(plan, app.out, app.paths.state_dir)
+    with hold(app.paths.state_dir, "vm-agent install", app.out) as session:
+        now = vmagent.status(app, backend)
+        if now.installed:
+            result.data["vm_agent"] = now.as_json()
+            app.out.success(f"the Azure VM agent is installed{f' ({now.version})' if now.version else ''}")
+            return result
+        plan = Plan("vm-agent install", steps=vmagent.vm_agent_steps(app, backend, None, strict=True))
+        applied = apply(plan, app.out, session)
     result.changed = True
     collect_warnings(applied, result)
     after = vmagent.status(app, backend)
     result.data["vm_agent"] = after.as_json()
-    for w in result.warnings:
-        app.out.warn(w)
     app.out.success(f"Azure VM agent installed{f' ({after.version})' if after.version else ''}")
     return result

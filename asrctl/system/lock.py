@@ -63,6 +63,33 @@ class HostLock:
             return {"raw": text.strip()[:200]}
         return data if isinstance(data, dict) else None
 
+    @staticmethod
+    def held_by(state_dir: Path) -> dict[str, Any] | None:
+        """Who holds the lock right now (its file's record, ``{}`` if unreadable), or None when it is free; the lock
+        is not taken and nothing is written (``--dry-run`` changes nothing, not even the lock file). A shared
+        ``flock`` probe: it fails only while a changing run holds the exclusive lock. POSIX only (None elsewhere)."""
+        if os.name != "posix":
+            return None
+        import fcntl
+
+        path = state_dir / "lock"
+        try:
+            # Non-blocking open: a FIFO put where the lock file belongs must not hang a dry run.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return HostLock(state_dir, "").read_holder() or {}
+            except OSError:
+                return None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def acquire(self) -> HostLock:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -176,8 +176,19 @@ def test_wrong_passphrase_is_exit_8_not_retried_and_a_rerun_converges(sandbox: S
     assert r.returncode == 8
     assert r.json["error"]["code"] == "ASRCTL-E081"
     assert "retrying" not in r.stderr
-    # The agent installed fine and stays; registering it is what is left to do.
+    # The agent installed fine and stays; registering it is what is left to do. The result says so.
     assert sandbox.vx_version.exists()
+    assert r.json["changed"] is True and r.json["data"]["agent"]["installed"] is True
+    assert r.json["data"]["outcome"] == {
+        "state": "other",
+        "whole": True,
+        "reasons": [],
+        "summary": f"Mobility Service {OLD}, not registered, running",
+    }
+    assert (
+        f"the agent that was installed is kept: Mobility Service {OLD}, not registered, running"
+        in (r.json["error"]["message"])
+    )
     again = _install(sandbox, cs)
     assert again.returncode == 0, again.stderr
     assert again.json["changed"] and again.json["data"]["agent"]["registered"]
@@ -196,8 +207,10 @@ def test_configuration_server_down_fails_before_anything_changes(sandbox: Sandbo
     assert r.json["error"]["code"].startswith("ASRCTL-E08")
     assert endpoint.split(":")[-1] in r.json["error"]["message"]
     assert not sandbox.vx_version.exists()
-    # Only asrctl's own log of the attempt was written.
-    assert sandbox.files() - before <= {"root/var", "root/var/log", "root/var/log/asrctl.log"}
+    # Only asrctl's own log of the attempt and its host lock (taken before the state is read) were written.
+    own = {"root/var/log", "root/var/log/asrctl.log", "root/var/lib", "root/var/lib/asrctl", "root/var/lib/asrctl/lock"}
+    assert sandbox.files() - before <= {"root/var", *own}
+    assert (sandbox.root / "var/lib/asrctl/lock").read_text() == "", "the lock is released"
 
 
 def test_lock_held_is_exit_6_and_names_the_holder(sandbox: Sandbox, cs) -> None:
@@ -250,22 +263,36 @@ def test_not_installed(sandbox: Sandbox, cs) -> None:
     assert un.returncode == 0 and un.json["changed"] is False
 
 
-def test_downgrade_refused_unless_allowed(sandbox: Sandbox, cs) -> None:
+def test_downgrade_refused_unless_allowed_and_undoable(sandbox: Sandbox, cs) -> None:
     newer = sandbox.bundle(NEW)
     assert _install(sandbox, cs).returncode == 0
-    newer.unlink()
-    sandbox.bundle(OLD)
-    r = sandbox.asrctl("--json", "upgrade")
+    older = sandbox.bundle(OLD)
+    r = sandbox.asrctl("--json", "upgrade", "--bundle", str(older))
     assert (r.returncode, r.json["error"]["code"]) == (6, "ASRCTL-E045")
     # --exit-codes msi is for Windows; a POSIX exit status keeps only the low 8 bits of 1638.
-    msi = sandbox.asrctl("--exit-codes", "msi", "upgrade")
+    msi = sandbox.asrctl("--exit-codes", "msi", "upgrade", "--bundle", str(older))
     assert msi.returncode == 1638 & 0xFF
-    ok = sandbox.asrctl("--json", "upgrade", "--allow-downgrade")
+    # Registered, and no registration options: a failed downgrade could not register the agent again.
+    bare = sandbox.asrctl("--json", "upgrade", "--bundle", str(older), "--allow-downgrade")
+    assert (bare.returncode, bare.json["error"]["code"]) == (6, "ASRCTL-E072")
+    assert f"--cs-endpoint {cs.endpoint}" in bare.json["error"]["message"]
+    registration = ["--cs-endpoint", cs.endpoint, "--passphrase-file", str(sandbox.passphrase_file)]
+    # Without the installed version's bundle, nothing could put it back.
+    newer.unlink()
+    lost = sandbox.asrctl("--json", "upgrade", "--bundle", str(older), "--allow-downgrade", *registration)
+    assert (lost.returncode, lost.json["error"]["code"]) == (6, "ASRCTL-E072")
+    assert NEW in lost.json["error"]["message"]
+    for refused in (bare, lost):
+        assert refused.json["changed"] is False and refused.json["data"]["agent"]["version"] == NEW
+    sandbox.bundle(NEW)
+    ok = sandbox.asrctl("--json", "upgrade", "--bundle", str(older), "--allow-downgrade", *registration)
     assert ok.returncode == 0, ok.stderr
-    assert ok.json["data"]["agent"]["version"] == OLD
-    # Microsoft's installer cannot downgrade in place: the agent was reinstalled and must be registered again.
-    assert ok.json["data"]["agent"]["registered"] is False
-    assert any("asrctl register" in w for w in ok.json["data"]["warnings"])
+    assert ok.json["changed"] and ok.json["reboot_required"]
+    agent = ok.json["data"]["agent"]
+    assert (agent["version"], agent["registered"], agent["cs_endpoint"]) == (OLD, True, cs.endpoint)
+    assert ok.json["data"]["outcome"]["state"] == "requested"
+    steps = [s["id"] for s in json.loads((sandbox.root / "var/lib/asrctl/journal.json").read_text())["steps"]]
+    assert steps.index("rollback-unpack") < steps.index("uninstall") < steps.index("install")
 
 
 def test_big_jump_warns_and_requires_reboot(sandbox: Sandbox, cs) -> None:
@@ -318,7 +345,13 @@ def test_interrupt_mid_install_leaves_nothing_and_a_rerun_is_clean(sandbox: Sand
         if proc.poll() is None:
             proc.kill()
     expected = (143, "ASRCTL-E005") if sig == signal.SIGTERM else (130, "ASRCTL-E003")
-    assert (proc.returncode, json.loads(out)["error"]["code"]) == expected, err
+    doc = json.loads(out)
+    assert (proc.returncode, doc["error"]["code"]) == expected, err
+    assert (
+        "rolled back (remove the partly installed agent): nothing of the Mobility Service is installed"
+        in (doc["error"]["message"])
+    )
+    assert doc["changed"] is False and doc["data"]["agent"]["installed"] is False
     assert not sandbox.vx_version.exists()
     assert not sandbox.install_dir.exists()
     assert not any(p.name() in ("install", "svagents", "appservice") for p in sandbox.processes())

@@ -9,7 +9,7 @@ import pytest
 
 from asrctl.errors import AsrctlError
 from asrctl.output import Output, Result
-from asrctl.plan import Plan, Step, apply, collect_warnings, dry_run
+from asrctl.plan import Plan, Step, apply, collect_warnings, dry_run, hold, nothing_to_do, undone_by
 from asrctl.system.journal import Journal
 from asrctl.system.lock import HostLock
 
@@ -166,3 +166,76 @@ def test_collect_warnings_without_any(tmp_path: Path) -> None:
     result = Result("install")
     collect_warnings(apply(plan, Output(), tmp_path), result)
     assert result.warnings == [] and result.reboot_required is False
+
+
+# --- decide under the lock ------------------------------------------------------------------------------------
+
+
+def test_hold_takes_the_lock_before_the_state_is_read_and_keeps_it_until_done(tmp_path: Path) -> None:
+    out = Output(verbosity=-1)
+    with hold(tmp_path, "install", out) as session:
+        assert session.locked
+        # Another changing run (or this verb's own plan under a lock of its own) is refused meanwhile.
+        with pytest.raises(AsrctlError) as err:
+            HostLock(tmp_path, "uninstall").acquire()
+        assert err.value.code == "ASRCTL-E042"
+        assert HostLock.held_by(tmp_path)["command"] == "install"
+        apply(_plan([]), out, session)  # the plan runs under the same hold
+    assert HostLock.held_by(tmp_path) is None
+    HostLock(tmp_path, "uninstall").acquire().release()
+
+
+def test_under_the_lock_a_running_journal_is_a_dead_run(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.begin("install", {"fresh_install": True})
+    journal.data["pid"] = 1  # alive (init), but it cannot hold the lock we are about to take: the run is dead
+    journal.step("install", "Install", "started")
+    with hold(tmp_path, "install", Output(verbosity=-1)) as session:
+        assert session.dead_run is not None and session.dead_run["command"] == "install"
+
+
+def test_a_dry_run_takes_no_lock_writes_nothing_and_names_a_busy_holder(tmp_path: Path, capsys) -> None:
+    out = Output(verbosity=0)
+    with hold(tmp_path, "install", out, dry_run=True) as session:
+        assert not session.locked and session.busy is None
+        with pytest.raises(RuntimeError):
+            apply(_plan([]), out, session)
+    assert list(tmp_path.iterdir()) == [], "a dry run creates no lock file, no journal"
+    holder = HostLock(tmp_path, "upgrade").acquire()
+    try:
+        before = (tmp_path / "lock").read_text()
+        with hold(tmp_path, "install", out, dry_run=True) as session:
+            assert session.busy is not None and session.busy["command"] == "upgrade"
+        assert (tmp_path / "lock").read_text() == before
+        assert "is changing this host right now" in capsys.readouterr().err
+    finally:
+        holder.release()
+
+
+def test_a_failed_precheck_runs_nothing_of_its_step_and_undoes_the_rest(tmp_path: Path) -> None:
+    log: list[str] = []
+    plan = _plan(log)
+
+    def changed() -> None:
+        raise AsrctlError("ASRCTL-E070", "the host changed")
+
+    plan.steps[1].precheck = changed
+    with pytest.raises(AsrctlError) as err:
+        apply(plan, Output(verbosity=-1), tmp_path)
+    assert log == ["run a", "undo a"], "b neither ran nor was aborted"
+    assert undone_by(err.value) == ["step a"]
+    statuses = {s["id"]: s["status"] for s in json.loads((tmp_path / "journal.json").read_text())["steps"]}
+    assert statuses == {"a": "undone", "b": "not-run"}
+
+
+def test_what_the_rollback_undid_travels_with_the_exception(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt) as err:
+        apply(_plan([], interrupt_at="c"), Output(verbosity=-1), tmp_path)
+    assert undone_by(err.value) == ["step c", "step b", "step a"]
+
+
+def test_nothing_to_do_and_would_change() -> None:
+    assert nothing_to_do(Result("install"), dry=False).data == {}
+    dry = nothing_to_do(Result("install"), dry=True)
+    assert dry.data == {"plan": {"summary": {}, "steps": []}, "dry_run": True, "would_change": False}
+    assert dry_run(_plan([]), Output(verbosity=-1), Result("install")).data["would_change"] is True
