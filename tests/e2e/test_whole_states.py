@@ -14,6 +14,9 @@ import sys
 
 import pytest
 from e2e.conftest import NEW, OLD, Sandbox, wait_for
+from fakes.hoststate import observe_root
+
+from asrctl.lifecycle.state import whole
 
 
 def _install(sb: Sandbox, cs, *extra: str, env: dict[str, str] | None = None):
@@ -71,6 +74,7 @@ def test_failed_or_interrupted_upgrade_leaves_the_old_agent_running_and_says_so(
         "reasons": [],
         "summary": f"Mobility Service {OLD}, registered with {cs.endpoint}, running",
     }
+    assert whole(observe_root(sandbox.root)) == []
     st = sandbox.asrctl("--json", "status", "--check")
     assert st.returncode == 0, st.stderr
     assert st.json["data"]["health"] == {"status": "ok", "reasons": []}
@@ -92,6 +96,7 @@ def test_upgrade_that_cannot_be_undone_says_the_host_is_not_whole(sandbox: Sandb
     assert "services stopped: svagents, appservice" in r.json["error"]["message"]
     assert r.json["changed"] is True
     assert r.json["data"]["outcome"]["whole"] is False and r.json["data"]["outcome"]["state"] == "other"
+    assert r.json["data"]["outcome"]["reasons"] == whole(observe_root(sandbox.root)) != []
     st = sandbox.asrctl("--json", "status", "--check")
     assert (st.returncode, st.json["error"]["code"]) == (10, "ASRCTL-E074")
     health = st.json["data"]["health"]
@@ -117,6 +122,7 @@ def test_failed_downgrade_puts_the_newer_agent_back_registered(sandbox: Sandbox,
     assert r.json["changed"] is False and r.json["data"]["outcome"]["state"] == "previous"
     agent = r.json["data"]["agent"]
     assert (agent["version"], agent["registered"], _running(agent)) == (NEW, True, True)
+    assert whole(observe_root(sandbox.root)) == []
     assert sandbox.asrctl("status", "--check").returncode == 0
 
 
@@ -132,3 +138,4 @@ def test_failed_fresh_install_says_nothing_is_installed(sandbox: Sandbox, cs) ->
     assert r.json["data"]["agent"]["installed"] is False
     assert r.json["data"]["outcome"]["state"] == "previous"
     assert not sandbox.vx_version.exists() and not sandbox.install_dir.exists()
+    assert observe_root(sandbox.root).absent and whole(observe_root(sandbox.root)) == []

@@ -37,3 +37,16 @@ def state(
 
 
 ABSENT = state(None, None, None, NONE_RUNNING)
+
+
+def observe_root(root: Path) -> HostState:
+    """The state of a sandbox root as asrctl reads it (Linux backend): for tests that assert the invariant,
+    ``whole(observe_root(root)) == []``, after a fault (the reliability suite) or a failed run."""
+    from asrctl.agent.linux import LinuxBackend
+    from asrctl.lifecycle.state import observe
+    from asrctl.output import Output
+    from asrctl.system.paths import Paths
+    from asrctl.system.runner import ProcessRunner
+
+    paths = Paths.for_root(root)
+    return observe(LinuxBackend(paths, ProcessRunner(paths), Output(verbosity=-1)))
