@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BSTAMP := $(VENV)/.installed-binary
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test test-fast lint fmt demo demo-loop bench binary release test-binary bench-startup clean
+.PHONY: help venv lock test test-fast lint lint-ansible fmt demo demo-loop bench binary release test-binary bench-startup clean
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,15 +40,25 @@ test: $(STAMP) ## Run the whole test suite
 test-fast: $(STAMP) ## Unit tests only
 	$(PY) -m pytest -q tests/unit
 
-lint: $(STAMP) ## ruff check + format check, mypy on the whole package, the import layers (both set up in setup.cfg)
-	$(VENV)/bin/ruff check asrctl scripts tests
-	$(VENV)/bin/ruff format --check asrctl scripts tests
+lint: $(STAMP) ## ruff check + format check, mypy on the whole package, the import layers (setup.cfg), ansible-lint
+	$(VENV)/bin/ruff check asrctl scripts tests ansible
+	$(VENV)/bin/ruff format --check asrctl scripts tests ansible
 	$(VENV)/bin/mypy asrctl
 	$(VENV)/bin/lint-imports --no-logo
+	$(MAKE) --no-print-directory lint-ansible
+
+# ansible-lint on the collection (ansible/.ansible-lint: pinned profile, offline). The collection is linked under an
+# ansible_collections/ tree in build/ so that its own module resolves by its FQCN; Ansible's home is there too.
+ANSIBLE_LINT_DIR := $(CURDIR)/build/ansible-lint
+lint-ansible: $(STAMP) ## ansible-lint on the Ansible collection in ansible/ (offline)
+	rm -rf $(ANSIBLE_LINT_DIR) && mkdir -p $(ANSIBLE_LINT_DIR)/collections/ansible_collections/asrctl
+	ln -s $(CURDIR)/ansible $(ANSIBLE_LINT_DIR)/collections/ansible_collections/asrctl/mobility
+	cd ansible && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ANSIBLE_HOME=$(ANSIBLE_LINT_DIR)/home \
+	  ANSIBLE_COLLECTIONS_PATH=$(ANSIBLE_LINT_DIR)/collections NO_COLOR=1 $(CURDIR)/$(VENV)/bin/ansible-lint --offline
 
 fmt: $(STAMP) ## Format the code with ruff
-	$(VENV)/bin/ruff format asrctl scripts tests
-	$(VENV)/bin/ruff check --fix asrctl scripts tests
+	$(VENV)/bin/ruff format asrctl scripts tests ansible
+	$(VENV)/bin/ruff check --fix asrctl scripts tests ansible
 
 demo: $(STAMP) ## The full lifecycle against simulated bundles in a sandbox root
 	$(PY) scripts/demo.py

@@ -30,7 +30,7 @@ options:
     description: What to run. C(logs_collect) is C(asrctl logs collect), C(bundles_verify) C(asrctl bundles verify).
     type: str
     required: true
-    choices: [install, upgrade, register, uninstall, status, detect, doctor, logs_collect, bundles_verify]
+    choices: [install, upgrade, register, uninstall, status, detect, doctor, bundles_verify, logs_collect]
   executable:
     description: The asrctl executable on the managed host (the one-file binary, or C(python3 -m asrctl) wrapped).
     type: path
