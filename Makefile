@@ -29,10 +29,13 @@ venv: $(STAMP) ## Create .venv with asrctl (editable) and the dev tools, from th
 # can hold them all. Existing pins are kept unless UPGRADE=1.
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
              --python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+# windows.txt: the same versions for building asrctl.exe on a Windows machine (docs/WINDOWS.md); nothing here uses it.
+UV_COMPILE_WIN = $(subst x86_64-unknown-linux-gnu,x86_64-pc-windows-msvc,$(UV_COMPILE))
 lock: $(STAMP) ## Re-pin constraints/*.txt from setup.cfg (UPGRADE=1: newest versions)
 	$(UV_COMPILE) setup.cfg -o constraints/runtime.txt
 	$(UV_COMPILE) setup.cfg --extra dev --extra fast -c constraints/runtime.txt -o constraints/dev.txt
 	$(UV_COMPILE) setup.cfg --extra fast --extra binary -c constraints/dev.txt -o constraints/binary.txt
+	$(UV_COMPILE_WIN) setup.cfg constraints/windows.in --extra fast -c constraints/binary.txt -o constraints/windows.txt
 
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest -q

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 REPO = Path(__file__).resolve().parents[2]
 LOCKS = REPO / "constraints"
 # lock file -> what it must pin: the runtime requirements plus these extras (Makefile, target `lock`).
-CONTENTS = {"runtime.txt": (), "dev.txt": ("dev", "fast"), "binary.txt": ("fast", "binary")}
+CONTENTS = {"runtime.txt": (), "dev.txt": ("dev", "fast"), "binary.txt": ("fast", "binary"), "windows.txt": ("fast",)}
 
 
 def parse_lock(text: str) -> dict[str, tuple[str, list[str]]]:
@@ -83,6 +83,16 @@ def test_one_venv_can_hold_every_lock(locks: dict[str, dict[str, tuple[str, list
                 other, other_version = seen[pkg]
                 assert version == other_version, f"{pkg}: {other_version} in {other}, {version} in {name}"
             seen[pkg] = (name, version)
+
+
+def test_the_windows_build_is_locked_at_the_linux_builds_versions(
+    locks: dict[str, dict[str, tuple[str, list[str]]]],
+) -> None:
+    # docs/WINDOWS.md builds asrctl.exe from constraints/windows.txt with the spec `make binary` uses.
+    for pkg in ("pyinstaller", "pyelftools", "click", "psutil"):
+        assert locks["windows.txt"][pkg][0] == locks["binary.txt"][pkg][0], pkg
+    assert "pywin32-ctypes" in locks["windows.txt"], "resolved for Windows (PyInstaller needs it there)"
+    assert "staticx" not in locks["windows.txt"]
 
 
 def test_the_lock_tool_and_pip_are_locked_too(locks: dict[str, dict[str, tuple[str, list[str]]]]) -> None:
