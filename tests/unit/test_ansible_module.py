@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,8 +33,23 @@ def _load(relative: str) -> ModuleType:
     return module
 
 
-mod = _load("plugins/modules/asrctl.py")
-sums = _load("plugins/filter/sha256sums.py")
+mod: ModuleType
+sums: ModuleType
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Loads the plugins. With ansible.errors already imported, importing module_utils.basic loads Ansible's
+    configuration, which creates ~/.ansible/tmp: here it goes to a temporary directory (nothing outside it, as for
+    every test)."""
+    global mod, sums
+    home = tmp_path_factory.mktemp("ansible-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ANSIBLE_HOME", str(home))
+        mp.setenv("ANSIBLE_LOCAL_TEMP", str(home / "tmp"))
+        mod = _load("plugins/modules/asrctl.py")
+        sums = _load("plugins/filter/sha256sums.py")
+        yield
 
 
 def params(**given: Any) -> dict[str, Any]:
