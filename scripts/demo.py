@@ -25,6 +25,7 @@ sys.path.insert(0, str(HERE))
 
 from asrsim import csserver  # noqa: E402
 from asrsim.bundle import build_bundle  # noqa: E402
+from asrsim.host import HOSTTOOLS_BIN, prepare_root  # noqa: E402
 
 OLD, NEW = "9.65.7417.1", "9.66.7567.1"
 TAG = "UBUNTU-22.04-64"
@@ -57,6 +58,7 @@ def lay_out_ubuntu(root: Path) -> None:
     )
     (etc / "debian_version").write_text("bookworm/sid\n")
     (etc / "machine-id").write_text("6d1f0c1e7a0a4c55a6b3f1d6b1c2d3e4\n")
+    prepare_root(root)  # the running kernel's module directory, which Microsoft's prerequisite checker wants
 
 
 def leftovers(sandbox: Path) -> list[str]:
@@ -88,7 +90,10 @@ def main() -> int:
     # The Azure VM agent comes from a package file beside the bundles (air-gapped hosts), installed with the
     # simulated package manager: in a sandbox asrctl never runs the host's own apt-get.
     (bundles / "walinuxagent_2.10.0.8-0ubuntu1_all.deb").write_bytes(b"simulated package\n")
-    os.environ["PATH"] = f"{HERE / 'asrsim' / 'pkgtools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    # The sandbox's own mokutil answers the prerequisite checker's Secure Boot question, never this machine's.
+    os.environ["PATH"] = os.pathsep.join(
+        [str(HOSTTOOLS_BIN), str(HERE / "asrsim" / "pkgtools" / "bin"), os.environ.get("PATH", "")]
+    )
     print(f"sandbox: {sandbox}")
     cs = csserver.start(cs_state, passphrase, max_lifetime=600)
     try:

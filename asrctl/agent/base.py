@@ -19,6 +19,10 @@ from asrctl.plan import Step
 from asrctl.system.runner import Completed, Runner, TimedOut
 
 StepResult = dict[str, Any]
+# What asrctl tells Microsoft's tools it is (their -m / /Invoker, recorded in the summary's InvokerType). Microsoft's
+# default; the push installer says vmtools or PushInstall, and with those the agent leaves its telemetry to the push
+# service. asrctl is neither: it is a command line, so the agent reports as it does when run by hand.
+INVOKER = "CommandLine"
 # Runs a step's action, again on a transient failure: the lifecycle decides the policy (lifecycle/registration.py),
 # the backend only marks which failures are transient (VendorOutcome.transient).
 Retry = Callable[[Callable[[], StepResult]], StepResult]
@@ -44,6 +48,7 @@ class InstalledAgent:
     cs_type: str | None = None
     host_id: str | None = None
     platform: str | None = None  # VmWare | Azure
+    role: str | None = None  # MS | MT, from the agent's own configuration (drscout.conf Role)
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,6 +71,10 @@ class Registration:
     endpoint: str | None = None  # classic: host[:port]
     passphrase_file: Path | None = None  # classic: a file the vendor tool reads (never the value itself)
     config_file: Path | None = None  # modernized: the appliance-generated config
+    run_dir: str | None = None  # asrctl's private directory of this run, where the vendor tool writes its JSON files
+    # register --force to another server: Microsoft's configurator refuses to replace the server drscout.conf names
+    # (exit 13), so the backend first forgets it, as a failed registration does.
+    replace_existing: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ class InstallOptions:
     install_dir: str | None = None  # target-system path; None = the vendor default
     cs_type: str = "CSLegacy"
     timeout: float = 3600.0
+    run_dir: str | None = None  # asrctl's private directory of this run, where the vendor tool writes its JSON files
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,17 @@ class AgentBackend(Protocol):
     def presence(self) -> Presence: ...
 
     def start_services(self, agent: InstalledAgent) -> None: ...
+
+
+def private_dir(path: str | None) -> None:
+    """asrctl's private run directory, where a vendor tool writes its JSON files: mode 0700, and so is the
+    ``runs`` directory above it (the lifecycle removes the run's directory with the run)."""
+    if not path:
+        return
+    run = Path(path)
+    for directory in (run.parent, run):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
 
 
 def run_vendor(

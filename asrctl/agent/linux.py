@@ -1,15 +1,19 @@
 """The Linux backend: Microsoft's ``install``, ``UnifiedAgentConfigurator.sh``, ``uninstall.sh``.
 
-Facts from docs/REFERENCE (../shared/reference/asr-facts.md §1): install root ``/usr/local/ASR`` (the seed's
-``/user/local/ASR`` is a typo), agent files in ``<root>/Vx``, version file ``/usr/local/.vx_version`` whose
-``INSTALLATION_DIR`` names the Vx dir, ``AGENT_CONFIGURATION_STATUS=Succeeded`` when registered, the CS
-endpoint in ``Vx/etc/drscout.conf`` ``[vxagent] Hostname/Port``, daemons ``svagents`` and ``appservice``.
-Installer exit 0 is success and 98 "succeeded with warnings".
+Facts (../shared/reference/asr-facts.md §1; Microsoft's own scripts, /work/notes/ms-bundles-facts.md): install root
+``/usr/local/ASR`` (the seed's ``/user/local/ASR`` is a typo), agent files in ``<root>/Vx``, version file
+``/usr/local/.vx_version`` whose ``INSTALLATION_DIR`` names the Vx dir, ``AGENT_CONFIGURATION_STATUS=Succeeded``
+when registered, the CS address in ``Vx/etc/drscout.conf`` ``[vxagent] Hostname = <ip>`` / ``Port = <port>``
+with the CS type (``CSType``, missing means CSLegacy), role (``Role``, ``MasterTarget`` for a master target) and
+platform (``VmPlatform``), daemons ``svagents`` and ``appservice``. Installer exit 0 is success and 98
+"succeeded with warnings". The argv is the push installer's (index 12464269575) without what only the portal
+knows: see docs/LIFECYCLE.md and tests/unit/test_vendor_argv.py.
 """
 
 from __future__ import annotations
 
 import configparser
+import contextlib
 import logging
 import os
 import re
@@ -19,6 +23,7 @@ from typing import Any
 
 from asrctl import versions
 from asrctl.agent.base import (
+    INVOKER,
     InstalledAgent,
     InstallOptions,
     Presence,
@@ -26,6 +31,7 @@ from asrctl.agent.base import (
     Retry,
     Service,
     VendorOutcome,
+    private_dir,
     run_vendor,
     vendor_result,
 )
@@ -44,6 +50,13 @@ INSTALL_LOG = "/var/log/ua_install.log"
 UNINSTALL_LOG = "/var/log/ua_uninstall.log"
 DAEMONS = ("svagents", "appservice")
 SUCCEEDED_WITH_WARNINGS = 98
+PREREQS_FAILED = 99  # assumed for Linux: Windows' ProductPrereqsValidationFailed, the checker's RecordOP 99
+HOST_ID_PLACEHOLDER = "1234_45466_67689"  # drscout.conf's HostId before the configurator generated one
+# The vendor's JSON files, in asrctl's private run dir (the push installer's names where it has them).
+INSTALLER_ERRORS = "installerextendederrors.json"
+INSTALLER_SUMMARY = "installerjson.json"
+CONFIGURATOR_ERRORS = "configuratorextendederrors.json"
+CONFIGURATOR_SUMMARY = "configuratorjson.json"
 
 
 def parse_kv(text: str) -> dict[str, str]:
@@ -90,8 +103,12 @@ def installer_outcome(rc: int) -> VendorOutcome:
         42: "the installer says this OS is not supported by the bundle",
         43: "could not stop the agent services",
         44: "could not start the agent services",
+        75: "changing the role of the installed agent is not allowed",
+        76: "changing the platform of the installed agent is not allowed",
         97: "failed with errors",
     }
+    if rc == PREREQS_FAILED:
+        return VendorOutcome(ok=False, error_code="ASRCTL-E053", message="the bundle's prerequisite checks failed")
     return VendorOutcome(ok=False, error_code="ASRCTL-E060", message=known.get(rc, "installation failed"))
 
 
@@ -127,9 +144,19 @@ def configurator_outcome(done: Completed) -> VendorOutcome:
             message="(60) Peer certificate cannot be authenticated: the configuration server's certificate was "
             "rejected (expired certificate or TLS settings)",
         )
+    if rc == 13:
+        return VendorOutcome(
+            False, error_code="ASRCTL-E048", message="the agent is configured with another configuration server"
+        )
     if rc == 14:
-        return VendorOutcome(False, error_code="ASRCTL-E081", message="the configuration server refused the passphrase")
-    if rc == 19:
+        # Microsoft's configurator says 14 when its fingerprint step fails: a wrong passphrase or a CS it cannot
+        # reach (asrctl's connectivity check has normally ruled the second out by now).
+        return VendorOutcome(
+            False,
+            error_code="ASRCTL-E081",
+            message="the configuration server refused the passphrase (or could not be reached: exit 14 means either)",
+        )
+    if "Invalid source config file" in text:
         return VendorOutcome(False, error_code="ASRCTL-E080", message="the configuration file is not valid")
     return VendorOutcome(False, error_code="ASRCTL-E080", message=f"the configurator failed (exit {rc})")
 
@@ -174,16 +201,24 @@ class LinuxBackend:
         port = conf.get("port") or None
         endpoint = f"{hostname}:{port}" if hostname and port else hostname
         build_tag = kv.get("BUILD_TAG", "")
+        host_id = conf.get("hostid") or None
         return InstalledAgent(
             version=kv["VERSION"],
             install_dir=vx.parent,
             build=build_number(build_tag),
             registered=kv.get("AGENT_CONFIGURATION_STATUS", "").lower() == "succeeded",
             cs_endpoint=endpoint,
-            cs_type=conf.get("cstype") or kv.get("CS_TYPE") or None,
-            host_id=conf.get("hostid") or None,
+            # Missing or unknown means CSLegacy, as Microsoft's own setup reads it (GetCSTypeFromDrScout).
+            cs_type=conf.get("cstype") if conf.get("cstype") in ("CSLegacy", "CSPrime") else "CSLegacy",
+            host_id=None if host_id == HOST_ID_PLACEHOLDER else host_id,
             platform=conf.get("vmplatform") or None,
-            details={"vx_dir": str(vx), "build_tag": build_tag or None, "os_built_for": kv.get("OS_BUILT_FOR")},
+            role="MT" if conf.get("role") == "MasterTarget" else "MS",
+            details={
+                "vx_dir": str(vx),
+                "build_tag": build_tag or None,
+                "os_built_for": kv.get("OS_BUILT_FOR"),
+                "rpm_package": kv.get("RPM_PACKAGE") or None,
+            },
         )
 
     def _drscout(self, vx: Path) -> dict[str, str]:
@@ -225,36 +260,64 @@ class LinuxBackend:
         return "the system says a reboot is required (/var/run/reboot-required)" if flag.exists() else None
 
     # -- argv -----------------------------------------------------------------------------------------------
+    def vendor_files(self, run_dir: str | None, errors: str, summary: str) -> tuple[str | None, str | None]:
+        """Where a vendor tool writes its extended-errors and summary JSON: asrctl's private run dir."""
+        if run_dir is None:
+            return None, None
+        return str(Path(run_dir) / errors), str(Path(run_dir) / summary)
+
     def install_argv(self, staged: Path, options: InstallOptions, upgrade: bool) -> list[str]:
+        """The push installer's line (its order): role, platform, silent, action, CS type and install dir always
+        explicit (an upgrade passes no role, as the push installer's does: the installer keeps the installed one);
+        then the log, the invoker and the two JSON files."""
         install_dir = self.paths.host(options.install_dir or DEFAULT_DIR)
-        return [
-            str(staged / "install"),
-            "-r",
-            options.role,
+        argv = [str(staged / "install")]
+        if not upgrade:
+            argv += ["-r", options.role]
+        argv += [
             "-v",
             options.vm_platform,
-            "-d",
-            str(install_dir),
             "-q",
-            "-c",
-            options.cs_type,
             "-a",
             "Upgrade" if upgrade else "Install",
+            "-c",
+            options.cs_type,
+            "-d",
+            str(install_dir),
+            "-l",
+            str(self.paths.host(INSTALL_LOG)),
+            "-m",
+            INVOKER,
         ]
+        errors, summary = self.vendor_files(options.run_dir, INSTALLER_ERRORS, INSTALLER_SUMMARY)
+        if errors and summary:
+            argv += ["-e", errors, "-j", summary]
+        return argv
 
     def configurator(self, install_dir: Path) -> Path:
         return install_dir / "Vx" / "bin" / "UnifiedAgentConfigurator.sh"
 
     def register_argv(self, install_dir: Path, reg: Registration) -> list[str]:
+        """The push installer's order: the credentials, then log, invoker and the JSON files, then the CS type and
+        its port. The endpoint is split: ``-i`` takes the host alone, ``-p`` the port (443 unless given). The
+        modernized port and client request id are the portal's; the port stays the configurator's default."""
         tool = str(self.configurator(install_dir))
+        errors, summary = self.vendor_files(reg.run_dir, CONFIGURATOR_ERRORS, CONFIGURATOR_SUMMARY)
+        tail = ["-l", str(self.paths.host(INSTALL_LOG)), "-m", INVOKER]
+        if errors and summary:
+            tail += ["-f", errors, "-j", summary]
         if reg.cs_type == "CSPrime":
             assert reg.config_file is not None
-            return [tool, "-S", str(reg.config_file), "-q", "-c", "CSPrime"]
+            return [tool, "-q", "-S", str(reg.config_file), *tail, "-c", "CSPrime"]
         assert reg.endpoint and reg.passphrase_file
-        return [tool, "-i", reg.endpoint, "-P", str(reg.passphrase_file), "-c", "CSLegacy"]
+        from asrctl.net.endpoint import parse_endpoint
+
+        endpoint = parse_endpoint(reg.endpoint)
+        credentials = ["-i", endpoint.host, "-P", str(reg.passphrase_file)]
+        return [tool, *credentials, *tail, "-c", "CSLegacy", "-p", str(endpoint.port)]
 
     def uninstall_argv(self, agent: InstalledAgent) -> list[str]:
-        return [str(agent.install_dir / "uninstall.sh"), "-Y"]
+        return [str(agent.install_dir / "uninstall.sh"), "-Y", "-L", str(self.paths.host(UNINSTALL_LOG))]
 
     def agent_config_input_argv(self, install_dir: Path) -> list[str]:
         return [str(install_dir / "Vx" / "bin" / "AzureRcmCli"), "--getagentconfiginput"]
@@ -285,6 +348,7 @@ class LinuxBackend:
         def run() -> dict[str, Any]:
             log = self.paths.host(INSTALL_LOG)
             tool = "the Mobility Service installer"
+            private_dir(options.run_dir)
             done = run_vendor(self.runner, argv, tool=tool, timeout=options.timeout, cwd=staged, log=log)
             return vendor_result(
                 done,
@@ -318,7 +382,9 @@ class LinuxBackend:
         target = self.paths.host(install_dir)
         uninstaller = target / "uninstall.sh"
         if uninstaller.exists():
-            self.runner.run([str(uninstaller), "-Y"], cwd=target, timeout=600)
+            self.runner.run(
+                [str(uninstaller), "-Y", "-L", str(self.paths.host(UNINSTALL_LOG))], cwd=target, timeout=600
+            )
         if not existed_before and target.exists():
             shutil.rmtree(target, ignore_errors=True)
         self.version_file().unlink(missing_ok=True)
@@ -345,19 +411,52 @@ class LinuxBackend:
         def run() -> dict[str, Any]:
             log = self.paths.host(INSTALL_LOG)
             tool = "UnifiedAgentConfigurator.sh"
+            if reg.replace_existing:
+                self.forget_configuration_server(root_dir / "Vx")
 
             def once() -> dict[str, Any]:
+                private_dir(reg.run_dir)
                 done = run_vendor(self.runner, argv, tool=tool, timeout=600, log=log)
                 said = done.output.strip()[-1500:] or "no output"
                 outcome = configurator_outcome(done)
                 return vendor_result(
-                    done, outcome, tool=tool, default_code="ASRCTL-E080", out=self.out, log=log, detail=f": {said}"
+                    done,
+                    outcome,
+                    tool=tool,
+                    default_code="ASRCTL-E080",
+                    out=self.out,
+                    log=log,
+                    detail=f": {said}",
                 )
 
             return retry(once) if retry else once()
 
         target = reg.endpoint if reg.cs_type == "CSLegacy" else f"the appliance in {reg.config_file}"
         return Step("register", f"Register with {target} ({reg.cs_type})", run, argv=argv)
+
+    def forget_configuration_server(self, vx: Path) -> None:
+        """Blank ``[vxagent] Hostname`` and ``Port`` in drscout.conf, leaving every other line as it is: the state
+        Microsoft's configurator itself leaves after a failed registration, and the only one in which it accepts
+        another configuration server (it exits 13 while drscout.conf names a different one)."""
+        conf = vx / "etc" / "drscout.conf"
+        try:
+            lines = conf.read_text(encoding="utf-8").splitlines(keepends=True)
+        except FileNotFoundError:
+            return
+        section = None
+        for i, line in enumerate(lines):
+            stripped = line.strip()
+            if stripped.startswith("[") and stripped.endswith("]"):
+                section = stripped[1:-1].strip()
+                continue
+            key = stripped.partition("=")[0].strip()
+            if section == "vxagent" and "=" in stripped and key in ("Hostname", "Port"):
+                lines[i] = f"{key} = \n"
+        tmp = conf.with_name(f".{conf.name}.asrctl.{os.getpid()}")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        os.chmod(tmp, conf.stat().st_mode & 0o7777)
+        os.replace(tmp, conf)
+        LOG.info("forgot the configuration server in %s before registering with another one", conf)
 
     def uninstall_steps(self, agent: InstalledAgent) -> list[Step]:
         argv = self.uninstall_argv(agent)
@@ -366,7 +465,7 @@ class LinuxBackend:
             log = self.paths.host(UNINSTALL_LOG)
             tool = "uninstall.sh"
             done = run_vendor(self.runner, argv, tool=tool, timeout=1800, cwd=agent.install_dir, log=log)
-            return vendor_result(
+            result = vendor_result(
                 done,
                 uninstaller_outcome(done.returncode),
                 tool=tool,
@@ -375,6 +474,10 @@ class LinuxBackend:
                 log=log,
                 detail=":\n" + (tail(log) or done.output[-1500:]),
             )
+            # Microsoft's uninstall.sh removes its own files from the install root but not the root itself.
+            with contextlib.suppress(OSError):
+                agent.install_dir.rmdir()
+            return result
 
         return [Step("uninstall", "Remove the Mobility Service with Microsoft's uninstall.sh -Y", run, argv=argv)]
 

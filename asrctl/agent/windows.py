@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from asrctl.agent.base import (
+    INVOKER,
     InstalledAgent,
     InstallOptions,
     Presence,
@@ -73,7 +74,7 @@ WU_REBOOT_REQUIRED = "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdat
 SERVICES = ("svagents", "InMage Scout Application Service")
 INSTALL_DIR_NAME = "Microsoft Azure Site Recovery"
 SETUP_LOGS = "ASRSetupLogs"
-UNINSTALL_LOG = "UnifiedAgentMSIUninstall.log"
+UNINSTALL_LOG = "UAuninstall.log"  # the push installer's MsiExec line (index 12464269575)
 INSTALLERS = ("UnifiedAgent.exe", "UnifiedAgentInstaller.exe")
 
 # --- injectable pieces -------------------------------------------------------------------------------------
@@ -310,39 +311,54 @@ class WindowsBackend:
     def extract_argv(self, bundle: Bundle, staged: str | os.PathLike[str]) -> list[str]:
         return [os.fspath(bundle.path), "/q", "/x:" + os.fspath(staged)]
 
+    def vendor_files(self, run_dir: str | None, prefix: str) -> list[str]:
+        """``/ValidationsOutputJsonFilePath`` and ``/SummaryFilePath`` in asrctl's private run dir."""
+        if run_dir is None:
+            return []
+        errors, summary = wjoin(run_dir, f"{prefix}extendederrors.json"), wjoin(run_dir, f"{prefix}json.json")
+        return ["/ValidationsOutputJsonFilePath", errors, "/SummaryFilePath", summary]
+
     def install_argv(self, staged: str | os.PathLike[str], options: InstallOptions, upgrade: bool) -> list[str]:
-        argv = [
-            self.installer_path(staged),
-            "/Role",
-            options.role,
-            "/InstallLocation",
-            options.install_dir or self.default_install_dir(),
+        """The push installer's order (index 12464269575): role (not on an upgrade: the installed one is kept),
+        platform, silent, the installation type, CS type and location, then the log, invoker and JSON files."""
+        argv = [self.installer_path(staged)]
+        if not upgrade:
+            argv += ["/Role", options.role]
+        argv += [
             "/Platform",
             options.vm_platform,
             "/Silent",
+            "/InstallationType",
+            "Upgrade" if upgrade else "Install",
+            "/CSType",
+            options.cs_type,
+            "/InstallLocation",
+            options.install_dir or self.default_install_dir(),
+            "/LogFilePath",
+            self.log_file(INSTALL_LOG),
+            "/Invoker",
+            INVOKER,
         ]
-        if upgrade:
-            argv += ["/InstallationType", "Upgrade"]
-        return argv + ["/CSType", options.cs_type]
+        return argv + self.vendor_files(options.run_dir, "installer")
 
     def configurator(self, install_dir: str) -> str:
         return wjoin(install_dir, "agent", "UnifiedAgentConfigurator.exe")
 
     def register_argv(self, install_dir: str, reg: Registration) -> list[str]:
+        """The endpoint split as the push installer passes it: ``/CSEndPoint`` the host, ``/CSPort`` the port. The
+        modernized port and client request id are the portal's."""
         tool = self.configurator(install_dir)
+        tail = ["/LogFilePath", self.log_file(CONFIGURATOR_LOG), "/Invoker", INVOKER]
+        tail += self.vendor_files(reg.run_dir, "configurator")
         if reg.cs_type == "CSPrime":
             assert reg.config_file is not None
-            return [tool, "/SourceConfigFilePath", os.fspath(reg.config_file), "/CSType", "CSPrime"]
+            return [tool, "/SourceConfigFilePath", os.fspath(reg.config_file), *tail, "/CSType", "CSPrime"]
         assert reg.endpoint and reg.passphrase_file
-        return [
-            tool,
-            "/CSEndPoint",
-            reg.endpoint,
-            "/PassphraseFilePath",
-            os.fspath(reg.passphrase_file),
-            "/CSType",
-            "CSLegacy",
-        ]
+        from asrctl.net.endpoint import parse_endpoint
+
+        endpoint = parse_endpoint(reg.endpoint)
+        credentials = ["/CSEndPoint", endpoint.host, "/PassphraseFilePath", os.fspath(reg.passphrase_file)]
+        return [tool, *credentials, *tail, "/CSType", "CSLegacy", "/CSPort", str(endpoint.port)]
 
     def uninstall_argv(self) -> list[str]:
         return [self.msiexec, "/qn", "/x", PRODUCT_CODE, "/L+*V", self.log_file(UNINSTALL_LOG)]
@@ -452,6 +468,8 @@ class WindowsBackend:
         def run() -> dict[str, Any]:
             installer = self.installer_path(staged)
             argv[0] = installer
+            if options.run_dir:
+                self.files.makedirs(options.run_dir)
             # Checked again right before it runs: nothing unsigned from the staging dir is ever started.
             signature = self.require_microsoft_signature(installer)
             tool = "the Mobility Service installer"
@@ -512,11 +530,19 @@ class WindowsBackend:
 
         def once() -> dict[str, Any]:
             tool = "UnifiedAgentConfigurator.exe"
+            if reg.run_dir:
+                self.files.makedirs(reg.run_dir)
             done = run_vendor(self.runner, argv, tool=tool, timeout=600, log=log)
             said = done.output.strip()[-1500:] or "no output"
             outcome = configurator_outcome(done)
             return vendor_result(
-                done, outcome, tool=tool, default_code="ASRCTL-E080", out=self.out, log=log, detail=f": {said}"
+                done,
+                outcome,
+                tool=tool,
+                default_code="ASRCTL-E080",
+                out=self.out,
+                log=log,
+                detail=f": {said}",
             )
 
         def run() -> dict[str, Any]:

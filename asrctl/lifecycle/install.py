@@ -12,6 +12,7 @@ SIGKILL) is found in the journal and its leftovers removed first.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from asrctl.agent import factory
@@ -39,7 +40,7 @@ from asrctl.lifecycle.registration import (
     same_registration,
 )
 from asrctl.lifecycle.request import Request
-from asrctl.lifecycle.staging import new_run_id, stage
+from asrctl.lifecycle.staging import new_run_id, stage, with_run_dir
 from asrctl.lifecycle.state import HostState, observe
 from asrctl.lifecycle.steps import fresh_install_steps, vm_agent
 from asrctl.output import Result
@@ -142,6 +143,7 @@ def _decide(
 
         plan.add(Step("remove-partial", "Remove the agent a killed install left half-done", remove_partial))
     staged = stage(app, backend, bundle, digest, run_id, plan)
+    options = replace(options, run_dir=with_run_dir(app, run_id, plan))
     plan.extend(fresh_install_steps(backend, bundle, backend.install_steps(staged, options, False, None)))
     if prepared is not None:
         registration_steps(app, backend, prepared, install_dir, plan)

@@ -4,6 +4,7 @@ without ``--force``. Decided under the host lock (plan.hold), after the inputs (
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from asrctl.agent import factory
 from asrctl.app import App
@@ -63,6 +64,8 @@ def register(app: App, req: Request, environ: Mapping[str, str]) -> Result:
                         f"pass --force to register it with {prepared.registration.endpoint or 'the appliance'} "
                         "instead",
                     )
+            if current.registered and not same_registration(current, prepared.registration):
+                prepared.registration = replace(prepared.registration, replace_existing=True)  # --force, above
             check_connectivity(app, inp, result)
             plan = Plan("register", summary={"endpoint": inp.endpoint, "cs_type": inp.cs_type, "run_id": run_id})
             registration_steps(app, backend, prepared, str(current.install_dir), plan)

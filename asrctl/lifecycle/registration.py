@@ -39,7 +39,8 @@ def prepare_registration(
         cfg = Path(inp.config_file)
         if not cfg.is_file():
             raise AsrctlError("ASRCTL-E085", f"--config-file {cfg}: no such file")
-        return PreparedRegistration(Registration("CSPrime", config_file=cfg.resolve()), None, None)
+        reg = Registration("CSPrime", config_file=cfg.resolve(), run_dir=str(app.paths.run_dir(run_id)))
+        return PreparedRegistration(reg, None, None)
     passphrase = secrets.obtain(inp.passphrase_file, inp.passphrase_stdin, environ, inp.insecure_passphrase_file)
     if not inp.endpoint and passphrase is None:
         raise AsrctlError(
@@ -64,7 +65,9 @@ def prepare_registration(
         file_for_vendor = private
     else:
         file_for_vendor = passphrase.path.resolve()
-    reg = Registration("CSLegacy", endpoint=inp.endpoint, passphrase_file=file_for_vendor)
+    reg = Registration(
+        "CSLegacy", endpoint=inp.endpoint, passphrase_file=file_for_vendor, run_dir=str(app.paths.run_dir(run_id))
+    )
     return PreparedRegistration(reg, passphrase, private)
 
 
@@ -100,6 +103,8 @@ def registration_steps(
                 lambda: {"file": str(secrets.write_private(passphrase, target))},
             )
         )
+    if prepared.registration.run_dir and Path(prepared.registration.run_dir) not in plan.cleanup:
+        plan.cleanup.append(Path(prepared.registration.run_dir))
     plan.add(backend.register_step(prepared.registration, install_dir, retry=retry_for(app)))
 
 

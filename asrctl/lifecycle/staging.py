@@ -23,6 +23,15 @@ def staging_for(app: App, run_id: str) -> tuple[Path, Path]:
     return holder, holder / "bundle"
 
 
+def with_run_dir(app: App, run_id: str, plan: Plan) -> str:
+    """The run's private dir (``Paths.run_dir``, created when a vendor tool first needs it) for this plan's vendor
+    tools; it goes when the plan is done, whatever the outcome."""
+    path = app.paths.run_dir(run_id)
+    if path not in plan.cleanup:
+        plan.cleanup.append(path)
+    return str(path)
+
+
 def stage(app: App, backend: AgentBackend, bundle: Bundle, digest: str | None, run_id: str, plan: Plan) -> Path:
     holder, staged = staging_for(app, run_id)
     plan.cleanup.append(holder)

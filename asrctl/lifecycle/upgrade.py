@@ -10,6 +10,7 @@ refused (``ASRCTL-E071``), an unregistered one is registered after the upgrade.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from asrctl.agent import factory
@@ -30,7 +31,7 @@ from asrctl.lifecycle.registration import (
     same_registration,
 )
 from asrctl.lifecycle.request import BundleChoice, Request
-from asrctl.lifecycle.staging import new_run_id, stage, stage_also
+from asrctl.lifecycle.staging import new_run_id, stage, stage_also, with_run_dir
 from asrctl.lifecycle.state import HostState, describe, observe
 from asrctl.lifecycle.steps import fresh_install_steps, guard_existing, restart_services, vm_agent
 from asrctl.output import Result
@@ -96,11 +97,13 @@ def _decide(
             f"{current.version} → {bundle.version} jumps {jump} versions; Microsoft supports at most "
             f"{SUPPORTED_JUMP} (N-4) and then requires a reboot: consider upgrading in two steps"
         )
+    # The installed agent's own configuration says what it is (drscout.conf CSType, Role, VmPlatform): an upgrade
+    # keeps it; a missing CSType is CSLegacy, as Microsoft reads it.
     options = InstallOptions(
-        role=req.options.role,
+        role=current.role or "MS",
         vm_platform=current.platform or req.options.vm_platform,
         install_dir=str(current.install_dir),
-        cs_type=current.cs_type or req.options.cs_type,
+        cs_type=current.cs_type or "CSLegacy",
         timeout=req.options.timeout,
     )
     register = prepared is not None and not same_registration(current, prepared.registration)
@@ -113,6 +116,7 @@ def _decide(
         summary={"bundle": bundle.path.name, "from": current.version, "to": bundle.version, "run_id": run_id},
     )
     staged = stage(app, backend, bundle, digest, run_id, plan)
+    options = replace(options, run_dir=with_run_dir(app, run_id, plan))
     if rollback is not None:
         assert downgrade
         back = stage_also(

@@ -44,8 +44,8 @@ _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 def parse_endpoint(text: str, default_port: int = CS_PORT) -> Endpoint:
     """``host``, ``host:port``, an IPv4 address, an IPv6 address (bare or in brackets) or ``[v6]:port``.
 
-    Raises ASRCTL-E002 with the reason for anything else, URLs included: the endpoint is handed to the
-    configurator as it is, so what is checked must be exactly what registers.
+    Raises ASRCTL-E002 with the reason for anything else, URLs included: the configurator gets exactly this host
+    (``-i``) and port (``-p``), so what is checked must be exactly what registers.
     """
     raw = text.strip() if isinstance(text, str) else ""
 

@@ -60,6 +60,11 @@ class Paths:
             return Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "asrctl"
         return self.host("/var/lib/asrctl")
 
+    def run_dir(self, run_id: str) -> Path:
+        """asrctl's private directory of one run (0700, removed with the run): where Microsoft's tools write their
+        extended-errors and summary JSON files."""
+        return self.state_dir / "runs" / run_id
+
     @property
     def log_dir(self) -> Path:
         return self.host("/var/log")

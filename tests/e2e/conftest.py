@@ -22,6 +22,7 @@ import psutil
 import pytest
 from asrsim import csserver
 from asrsim.bundle import build_bundle
+from asrsim.host import HOSTTOOLS_BIN, prepare_root, tool_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,10 +55,7 @@ class Sandbox:
         self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120
     ) -> Run:
         argv = [sys.executable, "-m", "asrctl", "--root", str(self.root), "--bundle-dir", str(self.bundles), *args]
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ASRCTL_", "ASR_SIM_"))}
-        full_env.update({"NO_COLOR": "1", "COLUMNS": "100", "NO_PROXY": "*", "TMPDIR": str(self.base / "tmp")})
-        full_env.update(self.env)
-        full_env.update(env or {})
+        full_env = self.environ(**(env or {}))
         proc = subprocess.run(
             argv,
             input=stdin,
@@ -69,8 +67,19 @@ class Sandbox:
         )
         return Run(proc.returncode, proc.stdout, proc.stderr, argv)
 
-    def bundle(self, version: str, tag: str = TAG, date: str = "20Sep2025", checksum: bool = True) -> Path:
-        path = build_bundle(version, tag, self.bundles, date=date)
+    def environ(self, **extra: str) -> dict[str, str]:
+        """The environment asrctl runs with: this one without asrctl's and the simulators' variables, plus the
+        sandbox's (``self.env``) and *extra*. The sandbox's own host tools (mokutil) come first on PATH: they answer
+        for the sandbox, never for the machine the tests run on."""
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ASRCTL_", "ASR_SIM_"))}
+        full_env.update({"NO_COLOR": "1", "COLUMNS": "100", "NO_PROXY": "*", "TMPDIR": str(self.base / "tmp")})
+        full_env["PATH"] = tool_path(HOSTTOOLS_BIN)
+        full_env.update(self.env)
+        full_env.update(extra)
+        return full_env
+
+    def bundle(self, version: str, tag: str = TAG, date: str = "20Sep2025", checksum: bool = True, **kw: Any) -> Path:
+        path = build_bundle(version, tag, self.bundles, date=date, **kw)
         if checksum:
             from asrctl.bundles.digest import write_sums
 
@@ -108,10 +117,17 @@ class Sandbox:
 
 def ubuntu_root(root: Path) -> None:
     """A sandbox root holding the Ubuntu 22.04 fixture tree (as the distro ships it) and a machine-id."""
+    fixture_root(root, "ubuntu-22.04")
+
+
+def fixture_root(root: Path, distro: str, kernel: str | None = None) -> None:
+    """A sandbox root holding a fixture tree of tests/fixtures/distros, a machine-id and the running kernel's
+    module directory (Microsoft's prerequisite checker requires it)."""
     import shutil
 
-    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures/distros/ubuntu-22.04", root, symlinks=True)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures/distros" / distro, root, symlinks=True)
     (root / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    prepare_root(root, kernel)
 
 
 @pytest.fixture

@@ -133,11 +133,19 @@ def test_dry_run_changes_nothing_and_shows_exact_argv(sandbox: Sandbox, cs) -> N
     assert r.returncode == 0, r.stderr
     steps = r.json["data"]["plan"]["steps"]
     install = next(s for s in steps if s["id"] == "install")
+    run_dir = str(sandbox.root / "var/lib/asrctl/runs" / r.json["data"]["plan"]["summary"]["run_id"])
+    log = str(sandbox.root / "var/log/ua_install.log")
     assert install["argv"][1:] == [
-        "-r", "MS", "-v", "VmWare", "-d", str(sandbox.install_dir), "-q", "-c", "CSLegacy", "-a", "Install",
+        "-r", "MS", "-v", "VmWare", "-q", "-a", "Install", "-c", "CSLegacy", "-d", str(sandbox.install_dir),
+        "-l", log, "-m", "CommandLine",
+        "-e", f"{run_dir}/installerextendederrors.json", "-j", f"{run_dir}/installerjson.json",
     ]  # fmt: skip
     register = next(s for s in steps if s["id"] == "register")
-    assert register["argv"][1:] == ["-i", cs.endpoint, "-P", str(sandbox.passphrase_file), "-c", "CSLegacy"]
+    assert register["argv"][1:] == [
+        "-i", cs.host, "-P", str(sandbox.passphrase_file), "-l", log, "-m", "CommandLine",
+        "-f", f"{run_dir}/configuratorextendederrors.json", "-j", f"{run_dir}/configuratorjson.json",
+        "-c", "CSLegacy", "-p", str(cs.port),
+    ]  # fmt: skip
     assert r.json["changed"] is False
     assert sandbox.files() == before
     assert not cs.registered()
@@ -334,8 +342,7 @@ def test_interrupt_mid_install_leaves_nothing_and_a_rerun_is_clean(sandbox: Sand
         sys.executable, "-m", "asrctl", "--root", str(sandbox.root), "--bundle-dir", str(sandbox.bundles), "--json",
         "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(sandbox.passphrase_file),
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASRCTL_")}
-    env.update({"ASR_SIM_HANG": "install", "NO_COLOR": "1", "NO_PROXY": "*"})
+    env = sandbox.environ(ASR_SIM_HANG="install")
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_for(lambda: (sandbox.install_dir).exists()), "installer never started"
@@ -402,8 +409,11 @@ def test_passphrase_appears_nowhere(sandbox: Sandbox, cs) -> None:
     for run in outputs:
         assert PASSPHRASE not in run.stdout and PASSPHRASE not in run.stderr
         assert PASSPHRASE not in " ".join(run.argv)
+    # Microsoft's configurator keeps its own copy (mode 0700), as the real one does; nothing else may hold it.
+    vendor_copy = sandbox.root / "usr/local/InMage/private/connection.passphrase"
+    assert vendor_copy.stat().st_mode & 0o777 == 0o700
     for path in sandbox.root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and path != vendor_copy:
             assert PASSPHRASE.encode() not in path.read_bytes(), f"passphrase found in {path}"
 
 
@@ -414,8 +424,7 @@ def test_install_killed_outright_is_cleaned_up_by_the_next_install(sandbox: Sand
         sys.executable, "-m", "asrctl", "--root", str(sandbox.root), "--bundle-dir", str(sandbox.bundles),
         "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(sandbox.passphrase_file),
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASRCTL_")}
-    env.update({"ASR_SIM_HANG": "install", "NO_COLOR": "1", "NO_PROXY": "*"})
+    env = sandbox.environ(ASR_SIM_HANG="install")
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: (sandbox.install_dir / "Vx").exists()), "installer never started"

@@ -26,7 +26,12 @@ def test_modernized_appliance_flow(sandbox: Sandbox, cs) -> None:
     cs.make_config(agent_input, config)
     dry = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime", "--config-file", str(config), "--dry-run")
     step = next(s for s in dry.json["data"]["plan"]["steps"] if s["id"] == "register")
-    assert step["argv"][1:] == ["-S", str(config), "-q", "-c", "CSPrime"]
+    run_dir = sandbox.root / "var/lib/asrctl/runs" / dry.json["data"]["plan"]["summary"]["run_id"]
+    assert step["argv"][1:] == [
+        "-q", "-S", str(config), "-l", str(sandbox.root / "var/log/ua_install.log"), "-m", "CommandLine",
+        "-f", f"{run_dir}/configuratorextendederrors.json", "-j", f"{run_dir}/configuratorjson.json",
+        "-c", "CSPrime",
+    ]  # fmt: skip
     reg = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime", "--config-file", str(config))
     assert reg.returncode == 0, reg.stderr
     assert reg.json["data"]["agent"]["registered"]

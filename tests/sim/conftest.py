@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from asrsim.bundle import build_bundle
+from asrsim.host import HOSTTOOLS_BIN, PKGTOOLS_BIN, prepare_root
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -37,6 +38,8 @@ UBUNTU_2204 = {
     "hostname": "sim-host-01\n",
 }
 KNOBS = ("ASR_SIM_INSTALL_EXIT", "ASR_SIM_FAIL_AT", "ASR_SIM_HANG", "ASR_SIM_ARCH", "ASR_SIM_CS_CAFILE")
+RHEL8_KERNEL = "4.18.0-553.el8_10.x86_64"
+RHEL8_RELEASE = "Red Hat Enterprise Linux release 8.10 (Ootpa)\n"
 
 
 def _state(pid: int) -> str | None:
@@ -83,17 +86,23 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
 class Sandbox:
     """A sandbox root (Ubuntu 22.04 release files) plus helpers to drive the simulated tools."""
 
-    def __init__(self, base: Path, python_dir: Path | None = None) -> None:
+    def __init__(self, base: Path, python_dir: Path | None = None, rhel8: bool = False) -> None:
         self.base = base
         self.python_dir = python_dir
+        self.kernel = RHEL8_KERNEL if rhel8 else None
         self.root = base / "root"
         # Bundles are unpacked inside the root, like asrctl's private staging dir (not under /usr/local).
         self.stage = self.root / "var/lib/asrsim-stage"
         self.secrets = base / "secrets"
         for d in (self.root / "etc", self.stage, self.secrets, base / "home", base / "tmp"):
             d.mkdir(parents=True, exist_ok=True)
-        for name, text in UBUNTU_2204.items():
-            (self.root / "etc" / name).write_text(text)
+        if rhel8:
+            (self.root / "etc/redhat-release").write_text(RHEL8_RELEASE)
+            (self.root / "etc/hostname").write_text(UBUNTU_2204["hostname"])
+        else:
+            for name, text in UBUNTU_2204.items():
+                (self.root / "etc" / name).write_text(text)
+        prepare_root(self.root, self.kernel)
         self.passphrase_file = self.secrets / "passphrase"
         self.passphrase_file.write_text(PASSPHRASE + "\n")
 
@@ -151,7 +160,8 @@ class Sandbox:
 
     # running tools ---------------------------------------------------------
     def env(self, **knobs: str) -> dict[str, str]:
-        path = os.environ.get("PATH", "/usr/bin:/bin")
+        # The sandbox's host tools (mokutil) and the simulated rpm first: they answer for the sandbox.
+        path = os.pathsep.join([str(HOSTTOOLS_BIN), str(PKGTOOLS_BIN), os.environ.get("PATH", "/usr/bin:/bin")])
         if self.python_dir is not None:
             path = f"{self.python_dir}{os.pathsep}{path}"
         env = {
@@ -162,6 +172,8 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "ASRCTL_ROOT": str(self.root),
         }
+        if self.kernel:
+            env["ASRCTL_KERNEL"] = self.kernel
         env.update({k: str(v) for k, v in knobs.items()})
         return env
 
@@ -203,7 +215,7 @@ class Sandbox:
         return self.run([self.vx / "bin/UnifiedAgentConfigurator.sh", *args], knobs)
 
     def register(self, cs, knobs=None):
-        return self.configure("-i", cs.endpoint, "-P", self.passphrase_file, "-c", "CSLegacy", knobs=knobs)
+        return self.configure("-i", cs.host, "-P", self.passphrase_file, "-c", "CSLegacy", "-p", cs.port, knobs=knobs)
 
     def cleanup(self) -> list[int]:
         """Kill whatever still runs from this sandbox; return what was found."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import ast
 import calendar
 import gzip
+import io
+import json
+import platform
 import subprocess
 import sys
 import tarfile
@@ -12,7 +15,17 @@ import zlib
 from pathlib import Path
 
 import pytest
-from asrsim.bundle import PAYLOAD_DIR, build_bundle, build_tag, bundle_name
+from asrsim.bundle import (
+    PAYLOAD_DIR,
+    TOP_MEMBERS,
+    build_bundle,
+    build_tag,
+    bundle_name,
+    default_compression,
+    is_rpm_tag,
+    kernel_lines,
+)
+from asrsim.host import HOSTTOOLS_BIN, PKGTOOLS_BIN
 
 from .conftest import SCRIPTS, TAG, V1
 
@@ -22,34 +35,143 @@ def members(bundle: Path) -> list[tarfile.TarInfo]:
         return tar.getmembers()
 
 
-def test_name_layout_modes_and_mtimes(bundles):
+def member(bundle: Path, name: str) -> bytes:
+    with tarfile.open(bundle) as tar:
+        fh = tar.extractfile(name)
+        assert fh is not None
+        return fh.read()
+
+
+def keys(bundle: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in member(bundle, ".vx_version").decode().splitlines())
+
+
+def test_name_flat_layout_modes_and_mtimes(bundles):
+    """Microsoft's 21 members, in its order, flat: no leading directory, no subdirectory (index 12130928631)."""
     bundle = bundles["v1"]
     assert bundle.name == "Microsoft-ASR_UA_9.66.7567.1_UBUNTU-22.04-64_GA_20Sep2025_release.tar.gz"
     infos = members(bundle)
-    names = {i.name for i in infos}
-    assert {n.split("/")[0] for n in names} == {"install", "OS_details.sh", "uninstall.sh", "Vx"}
-    for required in (
-        "Vx/bin/start",
-        "Vx/bin/stop",
-        "Vx/bin/uninstall",
-        "Vx/bin/svagents",
-        "Vx/bin/appservice",
-        "Vx/bin/UnifiedAgentConfigurator.sh",
-        "Vx/bin/AzureRcmCli",
-        "Vx/etc/build.vx_version",
-        "Vx/scripts/vCon/OS_details.sh",
-    ):
-        assert required in names
+    assert [i.name for i in infos] == [f"InMage_VX_{V1}_{TAG}.tar", *TOP_MEMBERS]
+    assert len(infos) == 21
     mtime = calendar.timegm((2025, 9, 20, 0, 0, 0))
     for info in infos:
-        assert info.isfile() or info.isdir(), info.name
-        assert not info.name.startswith(("/", "./")) and ".." not in info.name.split("/")
+        assert info.isfile(), info.name
+        assert "/" not in info.name
         assert info.mtime == mtime
         assert (info.uid, info.gid) == (0, 0)
     by_name = {i.name: i for i in infos}
-    for script in ("install", "OS_details.sh", "uninstall.sh", "Vx/bin/start", "Vx/bin/svagents", "Vx/bin/AzureRcmCli"):
+    for script in ("install", "install_vx", "uninstall.sh", "OS_details.sh", "prereq_check_install.sh"):
         assert by_name[script].mode & 0o111 == 0o111, script
-    assert by_name["Vx/lib/asrsim_agent.py"].mode & 0o111 == 0
+    assert by_name["libcommon.sh"].mode & 0o111 == 0  # sourced, not run
+
+
+def test_payload_is_the_vx_tree(bundles):
+    """The non-RPM payload: an uncompressed tar whose top directories are bin etc scripts transport."""
+    payload = tarfile.open(fileobj=io.BytesIO(member(bundles["v1"], f"InMage_VX_{V1}_{TAG}.tar")), mode="r:")
+    names = payload.getnames()
+    assert {n.split("/")[0] for n in names} == {"bin", "etc", "scripts", "transport"}
+    for required in (
+        "bin/start", "bin/stop", "bin/uninstall", "bin/svagents", "bin/appservice", "bin/UnifiedAgentConfigurator.sh",
+        "bin/AzureRcmCli", "bin/libcommon.sh", "bin/drivers/involflt.ko", "etc/drscout.conf", "etc/RCMInfo.conf",
+        "scripts/vCon/OS_details.sh", "scripts/asrsim/asrsim_agent.py", "transport/cxps.conf",
+    ):  # fmt: skip
+        assert required in names, required
+    assert payload.getmember("scripts/asrsim/asrsim_agent.py").mode & 0o111 == 0
+
+
+def test_rpm_families_get_an_rpm_shaped_payload(bundles):
+    bundle = bundles["rhel8"]
+    assert members(bundle)[0].name == f"InMageVx-{V1}-1.x86_64.rpm"
+    values = keys(bundle)
+    assert (values["RPM_PACKAGE"], values["RPM_NAME"]) == ("InMageVx", f"InMageVx-{V1}-1.x86_64.rpm")
+    assert "TAR_FILE_NAME" not in values
+    assert list(values).index("RPM_PACKAGE") == list(values).index("INSTALLATION_DIR") + 1
+    rpm = tarfile.open(fileobj=io.BytesIO(member(bundle, values["RPM_NAME"])), mode="r:")
+    header = json.loads(rpm.extractfile(rpm.next()).read())
+    assert (header["name"], header["version"], header["release"], header["arch"]) == ("InMageVx", V1, "1", "x86_64")
+    assert "bin/uninstall" in rpm.getnames()
+    assert member(bundle, "supported_kernels") == b""  # RHEL and OL lists are empty: their support is rule-based
+
+
+def test_build_time_version_keys(bundles):
+    values = keys(bundles["v2"])
+    assert list(values) == [
+        "VERSION", "PROD_VERSION", "PARTNER", "INSTALLATION_DIR", "AGENT_MODE", "VERSION_FILE_PARENT_DIR",
+        "DEFAULT_UPGRADE_DIR", "BUILD_TAG", "OS_BUILT_FOR", "CONFIG", "TAR_FILE_NAME",
+    ]  # fmt: skip
+    assert values["VERSION"] == "9.67.7789.1"
+    assert (values["INSTALLATION_DIR"], values["AGENT_MODE"]) == ("RUNTIME_INSTALL_PATH", "RUNTIME_AGENT_MODE")
+    assert values["BUILD_TAG"] == "RELEASE_9.67.7789.1_GA_7789_Apr_30_2026_INMAGE"
+    # Microsoft's scripts take the build with `grep -w BUILD_TAG | cut -d_ -f5` on the whole line.
+    line = next(ln for ln in member(bundles["v2"], ".vx_version").decode().splitlines() if ln.startswith("BUILD_TAG"))
+    assert line.split("_")[4] == "7789"
+    assert values["OS_BUILT_FOR"] == TAG
+    assert values["TAR_FILE_NAME"] == f"InMage_VX_9.67.7789.1_{TAG}.tar"  # the payload, not the bundle
+    assert build_tag("9.66.7567.1", "20Sep2025") == "RELEASE_9.66.7567.1_GA_7567_Sep_20_2025_INMAGE"
+    assert build_tag("9.67.0.0", "30Apr2026", build="7789") == "RELEASE_9.67.0.0_GA_7789_Apr_30_2026_INMAGE"
+    # Valid shell: the configurator sources it.
+    text = member(bundles["v2"], ".vx_version").decode()
+    assert not any(c in text for c in " '\"")
+
+
+def test_name_version_changes_only_the_file_name(tmp_path):
+    bundle = build_bundle("9.65.7417.1", "SLES15-64", tmp_path, date="23Apr2025", name_version="9.65.0.0")
+    assert bundle.name == bundle_name("9.65.0.0", "SLES15-64", "23Apr2025")
+    assert keys(bundle)["VERSION"] == "9.65.7417.1"
+
+
+def test_mislabelled_and_incomplete_bundles_for_tests(tmp_path):
+    bad = build_bundle(V1, TAG, tmp_path / "a", vx_version={"OS_BUILT_FOR": "DEBIAN12-64", "CONFIG": None})
+    assert keys(bad)["OS_BUILT_FOR"] == "DEBIAN12-64" and "CONFIG" not in keys(bad)
+    bare = build_bundle(V1, TAG, tmp_path / "b", omit=[".vx_version", "prereq_check_install.sh"])
+    names = [i.name for i in members(bare)]
+    assert ".vx_version" not in names and "prereq_check_install.sh" not in names and "install" in names
+
+
+@pytest.mark.parametrize(
+    ("tag", "compression"),
+    [
+        ("UBUNTU-22.04-64", "lzma"),
+        ("UBUNTU-14.04-64", "lzma"),
+        ("DEBIAN12-64", "lzma"),  # not in TAR_OPT's gzip list
+        ("DEBIAN7-64", "gzip"),
+        ("DEBIAN11-64", "gzip"),
+        ("RHEL8-64", "gzip"),
+        ("OL9-64", "gzip"),
+        ("SLES15-64", "gzip"),
+    ],
+)
+def test_microsofts_compression_per_tag(tag, compression):
+    assert default_compression(tag) == compression
+    assert is_rpm_tag(tag) == tag.startswith(("RHEL", "OL", "SLES"))
+
+
+@pytest.mark.parametrize(
+    ("compression", "magic"),
+    [("gzip", b"\x1f\x8b"), ("lzma", b"\x5d\x00\x00"), ("xz", b"\xfd7zXZ\x00"), ("tar", None)],
+)
+def test_compression_can_be_forced(tmp_path, compression, magic):
+    bundle = build_bundle(V1, "DEBIAN10-64", tmp_path, compression=compression)
+    head = bundle.read_bytes()[:6]
+    if magic is None:
+        assert head[:7] != b"\x1f\x8b" and tarfile.is_tarfile(bundle)
+    else:
+        assert head.startswith(magic)
+    assert members(bundle)[1].name == "install"  # the same archive inside, whatever the packing
+
+
+def test_supported_kernels_default_and_given(tmp_path):
+    own = platform.release()
+    default = member(build_bundle(V1, TAG, tmp_path / "a"), "supported_kernels").decode().splitlines()
+    assert default[:2] == ["5.15.0-1090-azure", "5.15.0-25-generic"]  # real lines of Microsoft's 9.66 list
+    assert default[-1] == own  # the kernel a sandbox on this machine runs
+    sles = member(build_bundle(V1, "SLES15-64", tmp_path / "b"), "supported_kernels").decode().splitlines()
+    assert sles == ["6.4.0-150700.53.22-default:7", f"{own}:0"]  # kver:SP
+    given = build_bundle(V1, TAG, tmp_path / "c", supported_kernels=["6.8.0-87-generic"])
+    assert member(given, "supported_kernels") == b"6.8.0-87-generic\n"
+    raw = build_bundle(V1, TAG, tmp_path / "d", supported_kernels="5.15.0-25-generic\r\n6.8.0-87-generic")
+    assert member(raw, "supported_kernels") == b"5.15.0-25-generic\r\n6.8.0-87-generic"
+    assert kernel_lines(TAG, ["x"]) == ["x"] and kernel_lines("RHEL8-64") == []
 
 
 def test_build_is_deterministic(tmp_path):
@@ -61,34 +183,12 @@ def test_build_is_deterministic(tmp_path):
     assert a.read_bytes()[4:8] == calendar.timegm((2025, 9, 20, 0, 0, 0)).to_bytes(4, "little")
 
 
-def test_build_time_version_keys(bundles):
-    with tarfile.open(bundles["v2"]) as tar:
-        text = tar.extractfile("Vx/etc/build.vx_version").read().decode()
-    keys = dict(line.split("=", 1) for line in text.splitlines())
-    assert keys["VERSION"] == "9.67.7789.1"
-    assert keys["BUILD_TAG"] == "RELEASE_9.67.7789.1_GA_7789_Apr_30_2026_INMAGE"
-    # Microsoft's scripts take the build with `grep -w BUILD_TAG | cut -d_ -f5` on the whole line.
-    line = next(ln for ln in text.splitlines() if ln.startswith("BUILD_TAG="))
-    assert line.split("_")[4] == "7789"
-    assert keys["OS_BUILT_FOR"] == TAG
-    assert keys["TAR_FILE_NAME"] == bundles["v2"].name
-    assert build_tag("9.66.7567.1", "20Sep2025") == "RELEASE_9.66.7567.1_GA_7567_Sep_20_2025_INMAGE"
-
-
-def test_name_version_changes_only_the_file_name(tmp_path):
-    bundle = build_bundle("9.65.7417.1", "SLES15-64", tmp_path, date="23Apr2025", name_version="9.65.0.0")
-    assert bundle.name == bundle_name("9.65.0.0", "SLES15-64", "23Apr2025")
-    with tarfile.open(bundle) as tar:
-        text = tar.extractfile("Vx/etc/build.vx_version").read().decode()
-    assert "VERSION=9.65.7417.1\n" in text
-
-
-def test_padding_is_incompressible(tmp_path):
+def test_padding_is_incompressible_and_inside_the_payload(tmp_path):
     small = build_bundle(V1, TAG, tmp_path / "small")
     padded = build_bundle(V1, TAG, tmp_path / "padded", pad_mb=2)
     assert padded.stat().st_size - small.stat().st_size > 2 * 1024 * 1024 * 0.99
-    with tarfile.open(padded) as tar:
-        data = tar.extractfile("Vx/lib/padding.bin").read()
+    payload = tarfile.open(fileobj=io.BytesIO(member(padded, f"InMage_VX_{V1}_{TAG}.tar")), mode="r:")
+    data = payload.extractfile("bin/padding.bin").read()
     assert len(data) == 2 * 1024 * 1024
     assert len(zlib.compress(data[:65536])) > 65000
 
@@ -117,6 +217,8 @@ def test_cli_prints_the_path(tmp_path):
     path = Path(proc.stdout.strip())
     assert path == tmp_path / "Microsoft-ASR_UA_9.64.7374.1_RHEL9-64_GA_11Mar2025_release.tar.gz"
     assert path.is_file()
+    xz = subprocess.run([str(c) for c in [*cmd, "--compression", "xz"]], capture_output=True, text=True, timeout=60)
+    assert xz.returncode == 0 and Path(xz.stdout.strip()).read_bytes().startswith(b"\xfd7zXZ\x00")
     bad = subprocess.run(
         [
             sys.executable,
@@ -138,10 +240,10 @@ def test_cli_prints_the_path(tmp_path):
 
 
 def test_bundle_tools_use_only_the_standard_library():
-    """Everything in the bundle runs as a child of asrctl on a bare host: stdlib only."""
-    local = {"asrsim_agent", "unified_agent_configurator"}
+    """Everything in the bundle, and the stand-in host tools, runs as a child of asrctl on a bare host: stdlib only."""
+    local = {"asrsim_agent", "unified_agent_configurator", "fakepkg"}
     checked = 0
-    for path in sorted(PAYLOAD_DIR.rglob("*")):
+    for path in sorted([*PAYLOAD_DIR.rglob("*"), *HOSTTOOLS_BIN.parent.rglob("*"), *PKGTOOLS_BIN.parent.rglob("*")]):
         if not path.is_file() or not path.read_bytes().startswith((b"#!/usr/bin/env python3", b'"""')):
             continue
         tree = ast.parse(path.read_text(), filename=str(path))
@@ -156,7 +258,7 @@ def test_bundle_tools_use_only_the_standard_library():
             for name in names:
                 top = name.split(".")[0]
                 assert top in sys.stdlib_module_names or top in local or top == "__future__", (path, name)
-    assert checked >= 9
+    assert checked >= 19
 
 
 # --------------------------------------------------------------------------- OS_details.sh
@@ -215,7 +317,11 @@ def os_details(tmp_path: Path, files: dict[str, str], arch: str = "x86_64") -> s
         (etc / name).write_text(text)
     env = {"PATH": "/usr/bin:/bin", "ASRCTL_ROOT": str(tmp_path / "root"), "ASR_SIM_ARCH": arch}
     proc = subprocess.run(
-        ["/bin/sh", str(PAYLOAD_DIR / "OS_details.sh"), "print"], env=env, capture_output=True, text=True, timeout=30
+        ["/bin/sh", str(PAYLOAD_DIR / "bundle/OS_details.sh"), "print"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
@@ -234,7 +340,7 @@ def test_os_details_sourced_sets_os_and_prints_nothing(tmp_path):
     etc = tmp_path / "root" / "etc"
     etc.mkdir(parents=True)
     (etc / "lsb-release").write_text("DISTRIB_RELEASE=20.04\n")
-    script = f'. "{PAYLOAD_DIR / "OS_details.sh"}"; echo "OS=$OS"'
+    script = f'. "{PAYLOAD_DIR / "bundle/OS_details.sh"}"; echo "OS=$OS"'
     env = {"PATH": "/usr/bin:/bin", "ASRCTL_ROOT": str(tmp_path / "root"), "ASR_SIM_ARCH": "x86_64"}
     proc = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
     assert proc.stdout == "OS=UBUNTU-20.04-64\n"

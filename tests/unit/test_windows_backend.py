@@ -63,44 +63,47 @@ def unpacked(w: World, staged: str = STAGED) -> None:
 # --- command lines -----------------------------------------------------------------------------------------
 
 
-def test_fresh_install_argv_is_microsofts_classic_command() -> None:
+RUN_DIR = "C:\\ProgramData\\asrctl\\runs\\0123abcd"
+LOGS = "C:\\ProgramData\\ASRSetupLogs"
+
+
+def test_fresh_install_argv_is_the_push_installers_command() -> None:
+    """The push installer's options, in its order (index 12464269575); the log, invoker and JSON files are asrctl's
+    (the invoker is Microsoft's default: asrctl is neither vmtools nor the push service)."""
     w = world()
-    argv = w.backend.install_argv(STAGED, InstallOptions(cs_type="CSLegacy"), upgrade=False)
+    argv = w.backend.install_argv(STAGED, InstallOptions(cs_type="CSLegacy", run_dir=RUN_DIR), upgrade=False)
     assert argv == [
         STAGED + "\\UnifiedAgent.exe",
-        "/Role",
-        "MS",
-        "/InstallLocation",
-        "C:\\Program Files (x86)\\Microsoft Azure Site Recovery",
-        "/Platform",
-        "VmWare",
-        "/Silent",
-        "/CSType",
-        "CSLegacy",
-    ]
+        "/Role", "MS", "/Platform", "VmWare", "/Silent", "/InstallationType", "Install", "/CSType", "CSLegacy",
+        "/InstallLocation", "C:\\Program Files (x86)\\Microsoft Azure Site Recovery",
+        "/LogFilePath", LOGS + "\\ASRUnifiedAgentInstaller.log",
+        "/Invoker", "CommandLine",
+        "/ValidationsOutputJsonFilePath", RUN_DIR + "\\installerextendederrors.json",
+        "/SummaryFilePath", RUN_DIR + "\\installerjson.json",
+    ]  # fmt: skip
     line = subprocess.list2cmdline(argv)
-    assert line == (
-        f"{STAGED}\\UnifiedAgent.exe /Role MS "
-        '/InstallLocation "C:\\Program Files (x86)\\Microsoft Azure Site Recovery" /Platform VmWare /Silent '
-        "/CSType CSLegacy"
-    )
-    documented = (
-        'UnifiedAgent.exe /Role "MS" /InstallLocation "C:\\Program Files (x86)\\Microsoft Azure Site Recovery" '
-        '/Platform "VmWare" /Silent /CSType CSLegacy'
-    )
     assert split_windows(line) == argv
-    assert split_windows(documented)[1:] == argv[1:]
+    push = (
+        '"<F>\\UnifiedAgent.exe"  /Role "MS" /Platform VmWare /Silent  /InstallationType Install /CSType CSLegacy  '
+        '/InstallLocation "C:\\Program Files (x86)\\Microsoft Azure Site Recovery"  /LogFilePath "<F>\\stdout.txt" '
+        '/Invoker "vmtools" /ValidationsOutputJsonFilePath "<F>\\installerextendederrors.json" '
+        '/SummaryFilePath "<F>\\installerjson.json"'
+    )
+    assert list(switches(split_windows(line))) == list(switches(split_windows(push)))  # the same switches, in order
 
 
-def test_upgrade_argv_is_microsofts_modernized_upgrade_command() -> None:
+def test_upgrade_argv_is_the_push_installers_upgrade_command() -> None:
     w = world()
     target = "D:\\Apps\\Azure Site Recovery"
-    argv = w.backend.install_argv(STAGED, InstallOptions(cs_type="CSPrime", install_dir=target), upgrade=True)
-    documented = (
-        'UnifiedAgent.exe /Role "MS" /Platform VmWare /Silent /InstallationType Upgrade /CSType CSPrime '
-        '/InstallLocation "D:\\Apps\\Azure Site Recovery"'
+    options = InstallOptions(cs_type="CSPrime", install_dir=target, run_dir=RUN_DIR)
+    argv = w.backend.install_argv(STAGED, options, upgrade=True)
+    push = (
+        "UnifiedAgent.exe /Platform VmWare /Silent  /InstallationType Upgrade /CSType CSPrime  "
+        '/InstallLocation "D:\\Apps\\Azure Site Recovery" /LogFilePath "<F>\\stdout.txt" /Invoker "vmtools" '
+        '/ValidationsOutputJsonFilePath "<F>\\e.json" /SummaryFilePath "<F>\\s.json"'
     )
-    assert switches(split_windows(subprocess.list2cmdline(argv))) == switches(split_windows(documented))
+    assert list(switches(split_windows(subprocess.list2cmdline(argv)))) == list(switches(split_windows(push)))
+    assert "/Role" not in argv  # an upgrade keeps the installed role, as the push installer's line has no /Role
     assert '/InstallLocation "D:\\Apps\\Azure Site Recovery"' in subprocess.list2cmdline(argv)
 
 
@@ -115,37 +118,38 @@ def test_installer_name_follows_what_the_bundle_contains() -> None:
 def test_register_argv_classic_and_modernized() -> None:
     w = world()
     passfile = "C:\\Users\\Admin User\\Desktop\\MobSvc.passphrase"
-    classic = w.backend.register_argv(
-        DEFAULT_DIR, Registration("CSLegacy", endpoint="10.0.0.5", passphrase_file=Path(passfile))
-    )
+    reg = Registration("CSLegacy", endpoint="10.0.0.5:8443", passphrase_file=Path(passfile), run_dir=RUN_DIR)
+    classic = w.backend.register_argv(DEFAULT_DIR, reg)
     assert classic == [
         DEFAULT_DIR + "\\agent\\UnifiedAgentConfigurator.exe",
-        "/CSEndPoint",
-        "10.0.0.5",
-        "/PassphraseFilePath",
-        passfile,
-        "/CSType",
-        "CSLegacy",
-    ]
+        "/CSEndPoint", "10.0.0.5", "/PassphraseFilePath", passfile,
+        "/LogFilePath", LOGS + "\\ASRUnifiedAgentConfigurator.log", "/Invoker", "CommandLine",
+        "/ValidationsOutputJsonFilePath", RUN_DIR + "\\configuratorextendederrors.json",
+        "/SummaryFilePath", RUN_DIR + "\\configuratorjson.json",
+        "/CSType", "CSLegacy", "/CSPort", "8443",
+    ]  # fmt: skip
     line = subprocess.list2cmdline(classic)
-    assert line == (
-        '"C:\\Program Files (x86)\\Microsoft Azure Site Recovery\\agent\\UnifiedAgentConfigurator.exe" '
-        '/CSEndPoint 10.0.0.5 /PassphraseFilePath "C:\\Users\\Admin User\\Desktop\\MobSvc.passphrase" '
-        "/CSType CSLegacy"
+    assert split_windows(line) == classic
+    push = (
+        '"<path>\\agent\\UnifiedAgentConfigurator.exe" /CSEndPoint "10.0.0.5" /PassphraseFilePath '
+        '"<F>\\connection.passphrase" /LogFilePath "<F>\\stdout.txt" /Invoker "vmtools" '
+        '/ValidationsOutputJsonFilePath "<F>\\installerextendederrors.json" /SummaryFilePath '
+        '"<F>\\configuratorjson.json" /CSType CSLegacy /CSPort 8443'
     )
-    documented = (
-        '"C:\\Program Files (x86)\\Microsoft Azure Site Recovery\\agent\\UnifiedAgentConfigurator.exe" '
-        '/CSEndPoint 10.0.0.5 /PassphraseFilePath "C:\\Users\\Admin User\\Desktop\\MobSvc.passphrase"'
-    )
-    assert split_windows(line)[: len(split_windows(documented))] == split_windows(documented)
+    assert list(switches(split_windows(line))) == list(switches(split_windows(push)))  # the same switches, in order
+    default_port = Registration("CSLegacy", endpoint="cs01.contoso.local", passphrase_file=Path(passfile))
+    assert w.backend.register_argv(DEFAULT_DIR, default_port)[-2:] == ["/CSPort", "443"]
 
     config = "C:\\Temp\\appliance config\\config.json"
     modern = w.backend.register_argv(DEFAULT_DIR, Registration("CSPrime", config_file=Path(config)))
-    assert modern[1:] == ["/SourceConfigFilePath", config, "/CSType", "CSPrime"]
+    assert modern[1:] == [
+        "/SourceConfigFilePath", config, "/LogFilePath", LOGS + "\\ASRUnifiedAgentConfigurator.log",
+        "/Invoker", "CommandLine", "/CSType", "CSPrime",
+    ]  # fmt: skip
     assert split_windows(subprocess.list2cmdline(modern)) == modern
 
 
-def test_uninstall_argv_is_the_documented_msiexec_line() -> None:
+def test_uninstall_argv_is_the_push_installers_msiexec_line() -> None:
     w = world()
     argv = w.backend.uninstall_argv()
     assert argv == [
@@ -154,23 +158,20 @@ def test_uninstall_argv_is_the_documented_msiexec_line() -> None:
         "/x",
         "{275197FC-14FD-4560-A5EB-38217F80CBD1}",
         "/L+*V",
-        "C:\\ProgramData\\ASRSetupLogs\\UnifiedAgentMSIUninstall.log",
+        "C:\\ProgramData\\ASRSetupLogs\\UAuninstall.log",
     ]
-    documented = (
-        "MsiExec.exe /qn /x {275197FC-14FD-4560-A5EB-38217F80CBD1} /L+*V "
-        '"C:\\ProgramData\\ASRSetupLogs\\UnifiedAgentMSIUninstall.log"'
+    push = (
+        "msiExec.exe /qn /x {275197FC-14FD-4560-A5EB-38217F80CBD1} /L+*V C:\\ProgramData\\ASRSetupLogs\\UAuninstall.log"
     )
-    assert split_windows(subprocess.list2cmdline(argv))[1:] == split_windows(documented)[1:]
+    assert split_windows(subprocess.list2cmdline(argv))[1:] == split_windows(push)[1:]
     assert argv[3] == PRODUCT_CODE
 
 
 def test_uninstall_log_follows_programdata_with_spaces() -> None:
     env = {"SystemRoot": "C:\\Windows", "ProgramData": "D:\\Program Data"}
     argv = world(environ=env).backend.uninstall_argv()
-    assert argv[-1] == "D:\\Program Data\\ASRSetupLogs\\UnifiedAgentMSIUninstall.log"
-    assert subprocess.list2cmdline(argv).endswith(
-        '/L+*V "D:\\Program Data\\ASRSetupLogs\\UnifiedAgentMSIUninstall.log"'
-    )
+    assert argv[-1] == "D:\\Program Data\\ASRSetupLogs\\UAuninstall.log"
+    assert subprocess.list2cmdline(argv).endswith('/L+*V "D:\\Program Data\\ASRSetupLogs\\UAuninstall.log"')
 
 
 def test_extract_argv_and_quoting(tmp_path: Path) -> None:

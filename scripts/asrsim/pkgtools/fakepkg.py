@@ -8,6 +8,13 @@ its children); without it, it refuses to run, so it can never touch the real hos
 * an installed package is a file ``$ASRCTL_ROOT/var/lib/fakepkg/<name>`` holding its version;
 * the "configured repositories" are ``$ASRCTL_ROOT/etc/fakepkg/repo``, lines ``name=version``;
 * ``FAKEPKG_FAIL=<tool>`` makes that tool's installs fail (exit 100).
+
+``rpm`` also installs *RPM-shaped* files (scripts/asrsim/bundle.py, ``rpm_shaped``: a tar whose first member is the
+header ``.asrsim-rpm.json``, the rest the package's files relative to its prefix): ``rpm -i|-U [-vh] [--prefix DIR]
+FILE`` lays the files under the prefix (inside the root, or it refuses) and records them in
+``$ASRCTL_ROOT/var/lib/fakepkg/<name>.rpm.json``; ``rpm -q [--qf FMT] NAME`` answers (``NAME-VER-REL.ARCH``, or the
+stored ``VER-REL`` with ``--qf``), ``rpm -ql NAME`` lists the files, ``rpm -e NAME`` removes exactly them (and the
+directories they leave empty). ``-U`` keeps an existing config file (``%config(noreplace)``).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import json
 import os
 import re
 import sys
+import tarfile
 from pathlib import Path
 
 DEB = re.compile(r"^(?P<name>[^_]+)_(?P<version>[^_]+)_[^_]+\.deb$")
@@ -92,15 +100,136 @@ def main(tool: str) -> int:
         print(f"install ok installed\t{version}")
         return 0
     if tool == "rpm":
-        name = args[-1]
-        version = _installed(root, name)
-        if version is None:
-            print(f"package {name} is not installed")
-            return 1
-        print(version)
-        return 0
+        return _rpm(root, args)
     if "install" not in args:
         print(f"{tool}: only 'install' is simulated", file=sys.stderr)
         return 2
     targets = [a for a in args[args.index("install") + 1 :] if not a.startswith("-")]
     return _install(root, tool, targets)
+
+
+RPM_META = ".asrsim-rpm.json"
+PAD_NAME = "padding.bin"  # the bundle builder's benchmark filler, never installed
+
+
+def _inside(root: Path, path: Path) -> Path:
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise ValueError(f"{path} is outside the sandbox root {root}")
+    return path
+
+
+def _meta_path(root: Path, name: str) -> Path:
+    return _db(root) / f"{name}.rpm.json"
+
+
+def _rpm(root: Path, args: list[str]) -> int:
+    mode = next((a for a in args if a.startswith("-") and a[1:2] in ("i", "U", "e", "q")), None)
+    if mode is None:
+        print("rpm (asrsim): only -i, -U, -e and -q are simulated", file=sys.stderr)
+        return 2
+    rest = [a for a in args if a != mode]
+    if mode[1:2] == "q":
+        fmt = None
+        if "--qf" in rest:
+            fmt = rest[rest.index("--qf") + 1]
+        name = rest[-1]
+        version = _installed(root, name)
+        if version is None:
+            print(f"package {name} is not installed")
+            return 1
+        meta = _load_meta(root, name)
+        if "l" in mode[2:]:
+            print("\n".join((meta or {}).get("files", [])))
+        elif fmt is None and meta is not None:
+            print(f"{name}-{version}.{meta['arch']}")
+        else:
+            print(version)
+        return 0
+    if os.environ.get("FAKEPKG_FAIL") == "rpm":
+        print("rpm: simulated failure", file=sys.stderr)
+        return 100
+    if mode[1:2] == "e":
+        return _rpm_erase(root, rest[-1])
+    prefix = None
+    if "--prefix" in rest:
+        prefix = rest[rest.index("--prefix") + 1]
+    upgrade = mode[1:2] == "U"
+    return _rpm_install(root, Path(rest[-1]), prefix, upgrade)
+
+
+def _load_meta(root: Path, name: str) -> dict | None:
+    try:
+        return json.loads(_meta_path(root, name).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _rpm_install(root: Path, package: Path, prefix: str | None, upgrade: bool) -> int:
+    try:
+        with tarfile.open(package, "r:") as tar:
+            first = tar.next()
+            if first is None or first.name != RPM_META:
+                print(f"error: {package}: not an RPM package (asrsim)", file=sys.stderr)
+                return 1
+            header = json.loads(tar.extractfile(first).read())
+            name = header["name"]
+            if _installed(root, name) is not None and not upgrade:
+                print(f"package {name}-{header['version']}-{header['release']}.{header['arch']} is already installed")
+                return 1
+            base = Path(prefix) if prefix else Path(str(root) + header["prefix"])
+            _inside(root, base)
+            old = _load_meta(root, name) or {}
+            config = set(header.get("config", []))
+            files: list[str] = []
+            dirs: list[str] = [str(base)]
+            base.mkdir(parents=True, exist_ok=True)
+            for member in tar:
+                rel = member.name
+                if rel == RPM_META or rel.startswith("/") or ".." in rel.split("/") or rel.endswith(PAD_NAME):
+                    continue
+                target = _inside(root, base / rel)
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    dirs.append(str(target))
+                    continue
+                if not member.isfile():
+                    print(f"error: {rel}: only files and directories are simulated", file=sys.stderr)
+                    return 1
+                files.append(str(target))
+                if upgrade and rel in config and target.exists():
+                    continue  # %config(noreplace)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.rpmnew")
+                tmp.write_bytes(tar.extractfile(member).read())
+                tmp.chmod(member.mode & 0o7777)
+                os.replace(tmp, target)
+    except (OSError, ValueError, KeyError, tarfile.TarError) as exc:
+        print(f"error: {package}: {exc}", file=sys.stderr)
+        return 1
+    for gone in set(old.get("files", [])) - set(files):
+        Path(gone).unlink(missing_ok=True)
+    version = f"{header['version']}-{header['release']}"
+    meta = {**header, "prefix": str(base), "files": files, "dirs": sorted(set(dirs))}
+    _db(root).mkdir(parents=True, exist_ok=True)
+    _meta_path(root, name).write_text(json.dumps(meta, indent=2) + "\n")
+    (_db(root) / name).write_text(version + "\n")
+    print(f"{'Upgrading' if upgrade else 'Installing'} {name}-{version}.{header['arch']}")
+    return 0
+
+
+def _rpm_erase(root: Path, name: str) -> int:
+    if _installed(root, name) is None:
+        print(f"error: package {name} is not installed", file=sys.stderr)
+        return 1
+    meta = _load_meta(root, name) or {}
+    for path in meta.get("files", []):
+        Path(_inside(root, Path(path))).unlink(missing_ok=True)
+    for path in sorted(meta.get("dirs", []), key=len, reverse=True):
+        try:
+            _inside(root, Path(path)).rmdir()
+        except OSError:
+            pass  # not empty: files the package does not own (logs, state) stay, as with a real rpm -e
+    _meta_path(root, name).unlink(missing_ok=True)
+    (_db(root) / name).unlink(missing_ok=True)
+    return 0

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Simulated UnifiedAgentConfigurator.sh (classic: -i <CS>[:port] -P <passphrase file> [-c CSLegacy];
-# modernized: -S <config.json> -q -c CSPrime [-D true]). The logic is in ../lib (stdlib python).
+# Simulated UnifiedAgentConfigurator.sh. Classic: -i <CS IP> -P <passphrase file> -c CSLegacy -p <port>;
+# modernized: -q -S <config.json> -c CSPrime [-p <port>]; both with -l <log> -m <invoker> -f <errors.json>
+# -j <summary.json>. The logic is in ../scripts/asrsim (stdlib python).
 _asr_bin=$(cd "$(dirname "$0")" && pwd)
-exec python3 -B "$_asr_bin/../lib/unified_agent_configurator.py" "$@"
+exec python3 -B "$_asr_bin/../scripts/asrsim/unified_agent_configurator.py" "$@"

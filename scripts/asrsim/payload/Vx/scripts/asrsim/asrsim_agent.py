@@ -1,13 +1,13 @@
 """Runtime shared by the simulated Mobility Service tools (stdlib only).
 
-This module ships inside every simulated bundle (``Vx/lib``) and is imported by ``install``,
-``bin/start``, ``bin/stop``, ``bin/uninstall``, the configurator, ``AzureRcmCli`` and the two
-daemons.  It runs as a child of asrctl, so it must only use the standard library.
+It ships inside the simulated Vx payload (``<Vx>/scripts/asrsim/``; the real payload's top directories are bin,
+etc, scripts and transport) and is imported by ``install``/``install_vx`` (loaded from the payload before it is
+laid out), ``bin/start``, ``bin/stop``, ``bin/uninstall``, the configurator, ``AzureRcmCli`` and the two daemons.
+It runs as a child of asrctl, so it only uses the standard library.
 
-Sandbox rule: vendor *default* locations (``/usr/local/...``, ``/var/log/...``, ``/etc/...``)
-are mapped under ``$ASRCTL_ROOT`` when it is set to anything but ``/``; paths that come in via
-argv are host paths and are used as given.  Every write goes through :func:`guard` so that nothing
-lands outside the root when one is set.
+Sandbox rule: vendor *default* locations (``/usr/local/...``, ``/var/log/...``, ``/etc/...``) are mapped under
+``$ASRCTL_ROOT`` when it is set to anything but ``/``; paths that come in via argv are host paths and are used as
+given.  Every write goes through :func:`guard` so that nothing lands outside the root when one is set.
 """
 
 from __future__ import annotations
@@ -15,34 +15,38 @@ from __future__ import annotations
 import configparser
 import contextlib
 import datetime as _dt
+import io
 import json
 import os
+import platform
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
 
-# UASetupReturnValues (asr-facts.md §2.6), the subset the simulators use.
+# UASetupReturnValues (index 12647148165) and the Linux configurator's own codes (index 12026101433).
 EXIT_SUCCESS = 0
 EXIT_FAILED = 1
 EXIT_INVALID_COMMAND_LINE = 2
 EXIT_INVALID_ARGUMENTS = 3
 EXIT_INVALID_INSTALL_LOCATION = 10
+EXIT_POINTING_TO_DIFFERENT_CS = 13
 EXIT_INVALID_PASSPHRASE = 14
 EXIT_DOWNGRADE_NOT_SUPPORTED = 15
 EXIT_REGISTRATION_FAILED = 17
-EXIT_INVALID_SOURCE_CONFIG = 19
-EXIT_ANOTHER_INSTANCE = 41
 EXIT_UNSUPPORTED_OS = 42
 EXIT_STOP_SERVICES_FAILED = 43
 EXIT_START_SERVICES_FAILED = 44
 EXIT_ROLE_CHANGE = 75
 EXIT_PLATFORM_CHANGE = 76
+EXIT_FAILED_WITH_ERRORS = 97
 EXIT_SUCCEEDED_WITH_WARNINGS = 98
+EXIT_PREREQS_FAILED = 99
+EXIT_CONFIGURATOR_STOP_FAILED = 115
 EXIT_BIOS_ID_MISMATCH = 118
-EXIT_RCM_REGISTRATION_FAILURE = 119
-EXIT_CSPRIME_LOGIN_FAILURE = 128
 EXIT_AGENT_CONFIG_INPUT_FAILED = 130
 
 # bin/stop's own contract (uninstall.sh relies on it): 2 = services could not be stopped.
@@ -53,15 +57,24 @@ VX_VERSION = "/usr/local/.vx_version"
 DEFAULT_INSTALL_DIR = "/usr/local/ASR"
 INSTALL_LOG = "/var/log/ua_install.log"
 UNINSTALL_LOG = "/var/log/ua_uninstall.log"
+ERRORS_JSON = "/var/log/InstallerErrors.json"
 DRSCOUT_LOCK = "/usr/local/drscout.conf.lck"
 INMAGE_DIR = "/usr/local/InMage"
+RCM_INFO = "/usr/local/InMage/config/RCMInfo.conf"
+PASSPHRASE_COPY = "/usr/local/InMage/private/connection.passphrase"
 IDENTITY_FILE = "etc/asrsim_identity.json"
+HOST_ID_PLACEHOLDER = "1234_45466_67689"  # drscout.conf's HostId before one is generated
+CALLS_LOG = "/var/log/asrsim.calls"  # simulator only: every tool's argv, one JSON list per line
 
+# The order Microsoft's Vx makefile writes the build-time keys in (index 12015563372); the configurator appends
+# AGENT_CONFIGURATION_STATUS at the end.
 VX_VERSION_KEYS = (
     "VERSION",
     "PROD_VERSION",
     "PARTNER",
     "INSTALLATION_DIR",
+    "RPM_PACKAGE",
+    "RPM_NAME",
     "AGENT_MODE",
     "VERSION_FILE_PARENT_DIR",
     "DEFAULT_UPGRADE_DIR",
@@ -71,6 +84,12 @@ VX_VERSION_KEYS = (
     "TAR_FILE_NAME",
     "AGENT_CONFIGURATION_STATUS",
 )
+
+# Tags whose services go through systemctl (index 11958283975, SYSTEMCTL_DISTRO); the others use /etc/init.d.
+SYSTEMCTL_DISTRO = (
+    "SLES15-64 OL8-64 OL9-64 UBUNTU-20.04-64 UBUNTU-22.04-64 DEBIAN9-64 DEBIAN10-64 DEBIAN11-64 RHEL9-64".split()
+)
+SERVICE_UNITS = ("vxagent", "uarespawnd")
 
 
 class OutsideRootError(Exception):
@@ -122,6 +141,35 @@ def write_file_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
+def remove(path: str) -> None:
+    """Remove a file or a tree inside the root (nothing if it is not there)."""
+    guard(path)
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def sandbox_kernel() -> str:
+    """The running kernel: ASRCTL_KERNEL in a sandbox (as asrctl's own detection reads it), else uname -r."""
+    if sim_root() and os.environ.get("ASRCTL_KERNEL"):
+        return os.environ["ASRCTL_KERNEL"]
+    return platform.release()
+
+
+def record_call(tool: str, argv: list[str]) -> None:
+    """Simulator only: append ``[tool, *argv]`` to <root>/var/log/asrsim.calls, so a test can see the exact
+    command line a vendor tool got (like the package-tool stand-ins' fakepkg.calls). Sandboxes only."""
+    if not sim_root():
+        return
+    with contextlib.suppress(OSError, OutsideRootError):
+        path = rpath(CALLS_LOG)
+        makedirs(os.path.dirname(path))
+        with open(guard(path), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps([tool, *argv]) + "\n")
+
+
 # --------------------------------------------------------------------------- logging
 def log(path: str, level: str, component: str, message: str) -> None:
     """Append one line to a vendor log (never pass secrets here)."""
@@ -143,6 +191,41 @@ def err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# --------------------------------------------------------------------------- Microsoft's JSON files
+def json_error(errors_file: str | None, libcommon: str, name: str, message: str, **params: str) -> None:
+    """Append one error to Microsoft's extended-errors file through libcommon.sh's log_to_json_errors_file (the
+    one implementation of the format: created on the first error, nothing escaped)."""
+    if not errors_file:
+        return
+    try:
+        guard(errors_file)
+    except OutsideRootError:
+        return
+    argv = ["/bin/sh", "-c", '. "$0"; log_to_json_errors_file "$@"', libcommon, errors_file, name, message]
+    for key, value in params.items():
+        argv += [key, value]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(argv, check=False, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def write_summary(path: str | None, **fields: object) -> None:
+    """The summary file (``-j``) as teleAPIs.sh writes it (index 12369974192): one JSON object."""
+    if not path:
+        return
+    summary = {
+        "StartTime": fields.pop("StartTime", now_iso()),
+        "ComponentName": "Microsoft Azure Site Recovery Unified Agent Setup",
+        **fields,
+        "OsType": "Linux",
+        "OSkernel": sandbox_kernel(),
+        "HostName": local_hostname(),
+        "EndTime": now_iso(),
+        "OperationDetails": fields.get("OperationDetails", []),
+    }
+    with contextlib.suppress(OSError, OutsideRootError):
+        write_file_atomic(path, json.dumps(summary, indent=2) + "\n")
+
+
 # --------------------------------------------------------------------------- knobs
 def knobs_apply() -> bool:
     """ASR_SIM_KNOB_VERSION=<version>: the failure and hang knobs act only in the tools of that version (so a
@@ -150,11 +233,20 @@ def knobs_apply() -> bool:
     only = os.environ.get("ASR_SIM_KNOB_VERSION", "").strip()
     if not only:
         return True
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "etc", "build.vx_version")
+    return tools_version() == only
+
+
+def tools_version() -> str | None:
+    """The bundle version these tools come from: set by the bundle's install/install_vx when they load this module
+    from the payload, else the simulator's own VERSION file beside it in <Vx>/scripts/asrsim."""
+    given = globals().get("BUNDLE_VERSION")
+    if isinstance(given, str) and given:
+        return given
     try:
-        return read_kv(here).get("VERSION") == only
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "VERSION"), encoding="utf-8") as fh:
+            return fh.read().strip() or None
     except OSError:
-        return False
+        return None
 
 
 def knob_fail_at(step: str) -> bool:
@@ -206,10 +298,18 @@ def read_vx_version() -> dict[str, str] | None:
         return None
 
 
-def set_vx_version(**updates: str) -> None:
-    values = read_vx_version() or {}
-    values.update(updates)
-    write_kv(vx_version_path(), values)
+def set_configuration_status(status: str | None) -> None:
+    """What the configurator does (index 12026101433): delete the AGENT_CONFIGURATION_STATUS line, and at the end
+    append ``=Succeeded`` or ``=Failed`` (None: only delete it)."""
+    path = vx_version_path()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [line for line in fh if not line.startswith("AGENT_CONFIGURATION_STATUS=")]
+    except FileNotFoundError:
+        return
+    if status is not None:
+        lines.append(f"AGENT_CONFIGURATION_STATUS={status}\n")
+    write_file_atomic(path, "".join(lines))
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -239,10 +339,8 @@ def read_drscout(vx_dir: str) -> configparser.ConfigParser:
 
 
 def write_drscout(vx_dir: str, parser: configparser.ConfigParser) -> None:
-    import io
-
     buf = io.StringIO()
-    parser.write(buf, space_around_delimiters=False)
+    parser.write(buf, space_around_delimiters=True)  # Microsoft's "Hostname = <ip>" spacing
     write_file_atomic(drscout_path(vx_dir), buf.getvalue())
 
 
@@ -287,6 +385,93 @@ def ensure_identity(vx_dir: str) -> dict[str, str]:
         ident = {"host_id": str(uuid.uuid4()), "bios_id": detect_bios_id() or str(uuid.uuid4()).upper()}
         write_file_atomic(os.path.join(vx_dir, IDENTITY_FILE), json.dumps(ident, indent=2) + "\n")
         return ident
+
+
+# --------------------------------------------------------------------------- what the agent puts outside its dir
+def unit_paths(os_tag: str) -> list[str]:
+    """Where the agent's services are registered: systemd units on SYSTEMCTL_DISTRO tags, init scripts otherwise
+    (the unit directory /etc/systemd/system is assumed)."""
+    if os_tag in SYSTEMCTL_DISTRO:
+        return [rpath(f"/etc/systemd/system/{name}.service") for name in SERVICE_UNITS]
+    return [rpath(f"/etc/init.d/{name}") for name in SERVICE_UNITS]
+
+
+def driver_path(kernel: str) -> str:
+    return rpath(f"/lib/modules/{kernel}/kernel/drivers/char/involflt.ko")
+
+
+def proc_modules() -> str:
+    """The sandbox's /proc/modules (a plain file under the root; a sandbox has no kernel of its own)."""
+    return rpath("/proc/modules")
+
+
+def install_host_files(vx_dir: str, os_tag: str) -> None:
+    """/etc/vxagent, the service units and the involflt driver, loaded (simulated: copied and listed in
+    <root>/proc/modules)."""
+    etc_vxagent = rpath("/etc/vxagent")
+    for sub in ("bin", "involflt", "logs", "usr", "vcon"):
+        makedirs(os.path.join(etc_vxagent, sub))
+    write_file_atomic(os.path.join(etc_vxagent, "usr", "vxagent.install_dir"), vx_dir + "\n")
+    for unit in unit_paths(os_tag):
+        name = os.path.basename(unit).removesuffix(".service")
+        body = (
+            f"[Unit]\nDescription=Microsoft Azure Site Recovery {name} (simulated)\n\n"
+            f"[Service]\nExecStart={vx_dir}/bin/start\nExecStop={vx_dir}/bin/stop\n"
+            if unit.endswith(".service")
+            else f"#!/bin/sh\n# simulated init script for {name}\nexec {vx_dir}/bin/start\n"
+        )
+        write_file_atomic(unit, body, 0o644 if unit.endswith(".service") else 0o755)
+    kernel = sandbox_kernel()
+    source = os.path.join(vx_dir, "bin", "drivers", "involflt.ko")
+    if os.path.isfile(source):
+        target = driver_path(kernel)
+        guard(target)
+        makedirs(os.path.dirname(target))
+        shutil.copyfile(source, target)
+    load_driver()
+
+
+def load_driver() -> None:
+    modules = proc_modules()
+    try:
+        with open(modules, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    if not any(line.split(" ", 1)[0] == "involflt" for line in lines):
+        lines.append("involflt 593920 0 - Live 0x0000000000000000 (OE)")
+        write_file_atomic(modules, "".join(f"{line}\n" for line in lines))
+
+
+def remove_host_files(os_tag: str) -> None:
+    """What the Vx uninstall removes outside the Vx dir: the driver (unloaded, then its file), the units (either
+    kind, whatever the tag) and /etc/vxagent."""
+    modules = proc_modules()
+    with contextlib.suppress(FileNotFoundError):
+        with open(modules, encoding="utf-8") as fh:
+            lines = [line for line in fh.read().splitlines() if line.split(" ", 1)[0] != "involflt"]
+        write_file_atomic(modules, "".join(f"{line}\n" for line in lines))
+    remove(driver_path(sandbox_kernel()))
+    for unit in unit_paths(SYSTEMCTL_DISTRO[0]) + unit_paths(""):  # either kind, whatever the tag says now
+        remove(unit)
+    remove(rpath("/etc/vxagent"))
+
+
+# --------------------------------------------------------------------------- the package tool (RPM payloads)
+def rpm_tool() -> str | None:
+    """The ``rpm`` to run: the first on PATH. In a sandbox only the simulated one (scripts/asrsim/pkgtools) is
+    accepted: the host's rpm would install into the real host, not the root."""
+    found = shutil.which("rpm")
+    if found is None:
+        return None
+    if sim_root():
+        try:
+            with open(found, "rb") as fh:
+                if b"fakepkg" not in fh.read(4096):
+                    return None
+        except OSError:
+            return None
+    return found
 
 
 # --------------------------------------------------------------------------- daemons
@@ -481,7 +666,8 @@ def now_iso() -> str:
 
 
 def read_passphrase(path: str) -> str:
-    """The passphrase file's content minus one trailing newline (LF or CRLF)."""
+    """The passphrase file's content minus one trailing newline (LF or CRLF); whether Microsoft's
+    csgetfingerprint trims it is not known."""
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     if text.endswith("\r\n"):
