@@ -254,6 +254,37 @@ CATALOGUE = _catalogue(
         "then run asrctl again.",
         "locked",
     ),
+    # Microsoft's prerequisite checks (the bundle's prereq_check_install.sh; asrctl/agent/vendor_errors.py maps them)
+    Spec(
+        "ASRCTL-E055",
+        EXIT_PRECONDITION,
+        "Secure Boot is enabled",
+        "Turn Secure Boot off in the machine's firmware settings, restart it, then run asrctl again.",
+    ),
+    Spec(
+        "ASRCTL-E056",
+        EXIT_PRECONDITION,
+        "the running kernel is not supported by this agent build",
+        "Boot a kernel the bundle's supported_kernels lists, or use a newer bundle that supports this kernel.",
+    ),
+    Spec(
+        "ASRCTL-E057",
+        EXIT_PRECONDITION,
+        "the running kernel's module directory is missing",
+        "Reinstall the running kernel's package so that /lib/modules/<kernel>/kernel/drivers/char exists.",
+    ),
+    Spec(
+        "ASRCTL-E058",
+        EXIT_PRECONDITION,
+        "the C locale is missing",
+        "Install the C locale so that `locale -a` lists it.",
+    ),
+    Spec(
+        "ASRCTL-E059",
+        EXIT_PRECONDITION,
+        "the host name is not set",
+        "Set a host name (`hostnamectl set-hostname NAME`), then run asrctl again.",
+    ),
     # Vendor tools
     Spec(
         "ASRCTL-E060",

@@ -7,11 +7,13 @@ the Windows backend is tested on Linux.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from asrctl.agent import vendor_errors
+from asrctl.agent.vendor_errors import VendorError
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
 from asrctl.output import Output
@@ -166,6 +168,10 @@ def run_vendor(
         ) from None
 
 
+# The codes that only say "the tool failed": Microsoft's own error names (vendor_errors.KNOWN) say better.
+GENERIC_CODES = frozenset({"ASRCTL-E053", "ASRCTL-E060", "ASRCTL-E080"})
+
+
 def vendor_result(
     done: Completed,
     outcome: VendorOutcome,
@@ -175,22 +181,39 @@ def vendor_result(
     out: Output,
     log: str | Path | None = None,
     detail: str = "",
+    vendor: Sequence[VendorError] = (),
 ) -> StepResult:
     """A vendor tool's outcome as a step result; a failure raises its catalogued error with the vendor's exit code,
-    the log to read and ``detail`` (a log tail, the tool's own words)."""
+    the log to read, ``detail`` (a log tail, the tool's own words) and Microsoft's own errors (``vendor``, from its
+    extended-errors file) as ``details.vendor_errors``. When Microsoft names an error asrctl knows, its code and
+    remedy replace a code that only says the tool failed."""
     if not outcome.ok:
+        code = outcome.error_code or default_code
+        remedy = None
+        said = ""
+        if vendor:
+            said = f"; Microsoft says {vendor_errors.summary_line(vendor)}"
+            known = vendor_errors.mapped(vendor)
+            if known is not None and code in GENERIC_CODES:
+                code, remedy = known
         see = f"; log {log}" if log else ""
+        extra: dict[str, object] = {"vendor_errors": vendor_errors.details(vendor)} if vendor else {}
         raise AsrctlError(
-            outcome.error_code or default_code,
-            f"{tool} exited {done.returncode} ({outcome.message}){see}{detail}",
+            code,
+            f"{tool} exited {done.returncode} ({outcome.message}){said}{see}{detail}",
+            remedy,
             vendor_exit_code=done.returncode,
             log=str(log) if log else None,
             transient=outcome.transient,
+            **extra,
         )
     if outcome.warning:
         out.warn(outcome.warning)
-    return {
+    result: StepResult = {
         "vendor_exit_code": done.returncode,
         "warning": outcome.warning,
         "reboot_required": outcome.reboot_required,
     }
+    if vendor:  # exit 98, "succeeded with warnings": the warnings are in the same file
+        result["vendor_errors"] = vendor_errors.details(vendor)
+    return result

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from asrctl import versions
+from asrctl.agent import vendor_errors
 from asrctl.agent.base import (
     INVOKER,
     InstalledAgent,
@@ -35,6 +36,7 @@ from asrctl.agent.base import (
     run_vendor,
     vendor_result,
 )
+from asrctl.agent.vendor_errors import VendorError
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
 from asrctl.output import Output
@@ -266,6 +268,20 @@ class LinuxBackend:
             return None, None
         return str(Path(run_dir) / errors), str(Path(run_dir) / summary)
 
+    def vendor_report(self, run_dir: str | None, errors: str, summary: str) -> list[VendorError]:
+        """Microsoft's errors from a tool's extended-errors file in the run dir; the raw text of both of its JSON
+        files goes to asrctl's log (redacted like everything there), which outlives the run dir."""
+        errors_file, summary_file = self.vendor_files(run_dir, errors, summary)
+        if run_dir is None or errors_file is None or summary_file is None:
+            return []
+        found, raw = vendor_errors.read(errors_file, run_dir)
+        if raw is not None:
+            LOG.info("%s:\n%s", errors_file, raw)
+        _, summary_raw = vendor_errors.read(summary_file, run_dir)
+        if summary_raw is not None:
+            LOG.info("%s:\n%s", summary_file, summary_raw)
+        return found
+
     def install_argv(self, staged: Path, options: InstallOptions, upgrade: bool) -> list[str]:
         """The push installer's line (its order): role, platform, silent, action, CS type and install dir always
         explicit (an upgrade passes no role, as the push installer's does: the installer keeps the installed one);
@@ -358,6 +374,7 @@ class LinuxBackend:
                 out=self.out,
                 log=log,
                 detail=":\n" + (tail(log) or done.output[-2000:]),
+                vendor=self.vendor_report(options.run_dir, INSTALLER_ERRORS, INSTALLER_SUMMARY),
             )
 
         def undo() -> None:
@@ -419,6 +436,7 @@ class LinuxBackend:
                 done = run_vendor(self.runner, argv, tool=tool, timeout=600, log=log)
                 said = done.output.strip()[-1500:] or "no output"
                 outcome = configurator_outcome(done)
+                vendor = self.vendor_report(reg.run_dir, CONFIGURATOR_ERRORS, CONFIGURATOR_SUMMARY)
                 return vendor_result(
                     done,
                     outcome,
@@ -427,6 +445,7 @@ class LinuxBackend:
                     out=self.out,
                     log=log,
                     detail=f": {said}",
+                    vendor=vendor,
                 )
 
             return retry(once) if retry else once()

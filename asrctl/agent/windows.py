@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from asrctl.agent import vendor_errors
 from asrctl.agent.base import (
     INVOKER,
     InstalledAgent,
@@ -38,6 +39,7 @@ from asrctl.agent.base import (
     run_vendor,
     vendor_result,
 )
+from asrctl.agent.vendor_errors import VendorError
 from asrctl.agent.windows_codes import (
     CONFIGURATOR_LOG,
     INSTALL_LOG,
@@ -318,6 +320,19 @@ class WindowsBackend:
         errors, summary = wjoin(run_dir, f"{prefix}extendederrors.json"), wjoin(run_dir, f"{prefix}json.json")
         return ["/ValidationsOutputJsonFilePath", errors, "/SummaryFilePath", summary]
 
+    def vendor_report(self, run_dir: str | None, prefix: str) -> list[VendorError]:
+        """Microsoft's errors from a tool's ``/ValidationsOutputJsonFilePath`` file (the same ``Errors`` shape as on
+        Linux); its raw text goes to asrctl's log."""
+        if run_dir is None:
+            return []
+        path = wjoin(run_dir, f"{prefix}extendederrors.json")
+        text = self.files.read_text(path) if self.files.exists(path) else None
+        if text is None:
+            return []
+        text = text[: vendor_errors.MAX_BYTES]
+        LOG.info("%s:\n%s", path, text)
+        return vendor_errors.parse(text)
+
     def install_argv(self, staged: str | os.PathLike[str], options: InstallOptions, upgrade: bool) -> list[str]:
         """The push installer's order (index 12464269575): role (not on an upgrade: the installed one is kept),
         platform, silent, the installation type, CS type and location, then the log, invoker and JSON files."""
@@ -477,7 +492,10 @@ class WindowsBackend:
                 self.runner, argv, tool=tool, timeout=options.timeout, cwd=Path(os.fspath(staged)), log=log
             )
             outcome = installer_outcome(done.returncode, log)
-            result = vendor_result(done, outcome, tool=tool, default_code="ASRCTL-E060", out=self.out, log=log)
+            vendor = self.vendor_report(options.run_dir, "installer")
+            result = vendor_result(
+                done, outcome, tool=tool, default_code="ASRCTL-E060", out=self.out, log=log, vendor=vendor
+            )
             return {**result, "signature": signature}
 
         def undo() -> None:
@@ -535,6 +553,7 @@ class WindowsBackend:
             done = run_vendor(self.runner, argv, tool=tool, timeout=600, log=log)
             said = done.output.strip()[-1500:] or "no output"
             outcome = configurator_outcome(done)
+            vendor = self.vendor_report(reg.run_dir, "configurator")
             return vendor_result(
                 done,
                 outcome,
@@ -543,6 +562,7 @@ class WindowsBackend:
                 out=self.out,
                 log=log,
                 detail=f": {said}",
+                vendor=vendor,
             )
 
         def run() -> dict[str, Any]:

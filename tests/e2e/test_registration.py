@@ -135,3 +135,23 @@ def test_expired_certificate_stops_install_before_anything_changes(sandbox: Sand
         assert not sandbox.vx_version.exists()
     finally:
         expired.stop()
+
+
+def test_microsofts_errors_file_reaches_the_error(sandbox: Sandbox, cs) -> None:
+    """The configurator's extended-errors file (-f, in asrctl's private run dir) ends up in error.details; the run
+    dir goes with the run, the raw text stays in asrctl's log."""
+    sandbox.bundle(OLD)
+    assert sandbox.asrctl("install", "--cs-type", "CSPrime").returncode == 0
+    bogus = sandbox.base / "config.json"
+    bogus.write_text('{"format": "not-the-appliance-s"}')
+    r = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime", "--config-file", str(bogus))
+    assert r.returncode == 8
+    error = r.json["error"]
+    assert error["code"] == "ASRCTL-E080" and error["details"]["vendor_exit_code"] == 97
+    (vendor,) = error["details"]["vendor_errors"]
+    assert vendor["code"] == "ConfiguratorInternalError"
+    assert vendor["message"] and vendor["recommended_action"] and vendor["possible_causes"]
+    assert "Microsoft says ConfiguratorInternalError" in error["message"]
+    runs = sandbox.root / "var/lib/asrctl/runs"
+    assert runs.stat().st_mode & 0o777 == 0o700 and list(runs.iterdir()) == []
+    assert "ConfiguratorInternalError" in (sandbox.root / "var/log/asrctl.log").read_text()
