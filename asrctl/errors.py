@@ -156,6 +156,18 @@ CATALOGUE = _catalogue(
         "a partial download is resumed.",
     ),
     Spec("ASRCTL-E037", EXIT_PRECONDITION, "destination exists", "Choose an empty or new destination directory."),
+    Spec(
+        "ASRCTL-E038",
+        EXIT_BUNDLE_BAD,
+        "bundle renamed or mislabelled",
+        "The file's name and its own .vx_version disagree. Get the bundle again from Microsoft and keep its name.",
+    ),
+    Spec(
+        "ASRCTL-E039",
+        EXIT_BUNDLE_BAD,
+        "not a Microsoft Linux bundle",
+        "A Microsoft Linux bundle has .vx_version at its top. Use the bundle exactly as Microsoft publishes it.",
+    ),
     # Preconditions
     Spec(
         "ASRCTL-E040",

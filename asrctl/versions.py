@@ -64,6 +64,19 @@ def release_cmp(installed: str, bundle: str) -> int:
     return (a > b) - (a < b)
 
 
+def same_release(a: str, b: str) -> bool:
+    """Two versions of the same release: equal, or one is Microsoft's ``x.y.0.0`` name for a whole release and
+    they agree on major.minor (the rule :func:`release_cmp` applies to bundle names, made symmetric)."""
+    ka, kb = key(a), key(b)
+    if not ka or not kb:
+        return False
+    if ka == kb:
+        return True
+    if any(len(k) >= 4 and k[2:] == (0, 0) for k in (ka, kb)):
+        return ka[:2] == kb[:2]
+    return False
+
+
 def version_jump(installed: str, target: str) -> int:
     """How many minor versions an upgrade jumps (9.62 → 9.66 is 4); 0 across majors or for unreadable versions.
     Microsoft supports at most 4 (N-4)."""

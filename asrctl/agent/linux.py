@@ -342,14 +342,18 @@ class LinuxBackend:
     def stage_steps(self, bundle: Bundle, staging: Path, expected_sha256: str | None) -> list[Step]:
         def run() -> dict[str, Any]:
             from asrctl.bundles.extract import extract
+            from asrctl.bundles.vxversion import check_identity, read_identity
 
             done = extract(bundle.path, staging, expected_sha256=expected_sha256, out=self.out)
-            return {"sha256": done.sha256, "members": done.members}
+            # Before anything from the bundle runs: is it what its name says (ASRCTL-E038/E039, exit 5)?
+            identity = read_identity(staging, bundle.path.name)
+            check_identity(bundle.name, identity)
+            return {"sha256": done.sha256, "members": done.members, "identity": identity.as_json()}
 
         return [
             Step(
                 "unpack",
-                f"Verify and unpack {bundle.path.name} into a private directory",
+                f"Verify and unpack {bundle.path.name} into a private directory; check its own .vx_version",
                 run,
             )
         ]
