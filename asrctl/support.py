@@ -16,7 +16,15 @@ def _from_error(name: str, err: AsrctlError) -> Check:
     return Check(name, FAIL, err.message, remedy=err.remedy, code=err.code)
 
 
-def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerprint: str | None) -> Result:
+def doctor(
+    app: App,
+    endpoint: str | None,
+    ps_port: int,
+    timeout: float,
+    fingerprint: str | None,
+    prereq: bool = False,
+    bundle: str | None = None,
+) -> Result:
     from asrctl.agent import factory
     from asrctl.bundles.catalog import resolve_dirs, scan
     from asrctl.lifecycle.preconditions import check_disk, require_privileges
@@ -110,6 +118,11 @@ def doctor(app: App, endpoint: str | None, ps_port: int, timeout: float, fingerp
     else:
         state = f"{what} not installed" if vm.installed is False else f"{what}: cannot tell"
     found.append(Check("Azure VM agent", OK if vm.installed else WARN, "; ".join([state, *vm.notes])))
+
+    if prereq:  # the bundle's own prerequisite checker, against a private unpacked copy (lifecycle/prereq.py)
+        from asrctl.lifecycle import prereq as prereq_checks
+
+        found.extend(prereq_checks.doctor_checks(app, bundle))
 
     result.data["checks"] = [f.as_json() for f in found]
     if endpoint:

@@ -25,6 +25,9 @@ StepResult = dict[str, Any]
 # default; the push installer says vmtools or PushInstall, and with those the agent leaves its telemetry to the push
 # service. asrctl is neither: it is a command line, so the agent reports as it does when run by hand.
 INVOKER = "CommandLine"
+# asrctl's own equivalent of the bundle's prerequisite checker, for a bundle that has none: Microsoft's error names
+# for what failed (the lifecycle decides what can be checked without the bundle's script, lifecycle/prereq.py).
+OwnChecks = Callable[[], list[VendorError]]
 # Runs a step's action, again on a transient failure: the lifecycle decides the policy (lifecycle/registration.py),
 # the backend only marks which failures are transient (VendorOutcome.transient).
 Retry = Callable[[Callable[[], StepResult]], StepResult]
@@ -87,6 +90,7 @@ class InstallOptions:
     cs_type: str = "CSLegacy"
     timeout: float = 3600.0
     run_dir: str | None = None  # asrctl's private directory of this run, where the vendor tool writes its JSON files
+    vendor_log: str | None = None  # target path of the tools' -l log; None = Microsoft's /var/log/ua_install.log
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ class AgentBackend(Protocol):
     def pending_reboot(self) -> str | None: ...
 
     def stage_steps(self, bundle: Bundle, staging: Path, expected_sha256: str | None) -> list[Step]: ...
+
+    def prereq_steps(self, staged: Path, options: InstallOptions, fallback: OwnChecks) -> list[Step]: ...
 
     def install_steps(
         self, staged: Path, options: InstallOptions, upgrade: bool, previous: InstalledAgent | None

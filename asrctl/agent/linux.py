@@ -27,6 +27,7 @@ from asrctl.agent.base import (
     INVOKER,
     InstalledAgent,
     InstallOptions,
+    OwnChecks,
     Presence,
     Registration,
     Retry,
@@ -54,7 +55,9 @@ DAEMONS = ("svagents", "appservice")
 SUCCEEDED_WITH_WARNINGS = 98
 PREREQS_FAILED = 99  # assumed for Linux: Windows' ProductPrereqsValidationFailed, the checker's RecordOP 99
 HOST_ID_PLACEHOLDER = "1234_45466_67689"  # drscout.conf's HostId before the configurator generated one
+PREREQ_CHECKER = "prereq_check_install.sh"
 # The vendor's JSON files, in asrctl's private run dir (the push installer's names where it has them).
+PREREQ_ERRORS = "prereqerrors.json"
 INSTALLER_ERRORS = "installerextendederrors.json"
 INSTALLER_SUMMARY = "installerjson.json"
 CONFIGURATOR_ERRORS = "configuratorextendederrors.json"
@@ -281,6 +284,63 @@ class LinuxBackend:
         if summary_raw is not None:
             LOG.info("%s:\n%s", summary_file, summary_raw)
         return found
+
+    def prereq_argv(self, staged: Path, options: InstallOptions) -> list[str]:
+        """The bundle's own checker, as its usage line says (``-r <Agent|MasterTarget> -j <json>``; ``-v`` and ``-l``
+        too). It is run with bash from the bundle dir: it sources ./libcommon.sh relative to the current directory
+        and is a bash script whatever its file mode says. The role is the checker's word, not the installer's
+        (it refuses MS and MT)."""
+        errors = str(Path(options.run_dir or staged) / PREREQ_ERRORS)
+        return [
+            "/bin/bash",
+            str(staged / PREREQ_CHECKER),
+            "-r",
+            "MasterTarget" if options.role == "MT" else "Agent",
+            "-j",
+            errors,
+            "-v",
+            "AZURE" if options.vm_platform == "Azure" else "VMWARE",
+            "-l",
+            options.vendor_log or str(self.paths.host(INSTALL_LOG)),
+        ]
+
+    def prereq_steps(self, staged: Path, options: InstallOptions, fallback: OwnChecks) -> list[Step]:
+        """Microsoft's prerequisite checker before anything changes; a failure is its first known error's code
+        (Secure Boot ASRCTL-E055, kernel E056, …, exit 6) with every error in ``details.vendor_errors``. A bundle
+        without the checker gets asrctl's own equivalent (*fallback*)."""
+        argv = self.prereq_argv(staged, options)
+        log = Path(argv[-1])
+        tool = "Microsoft's prerequisite checker (prereq_check_install.sh)"
+
+        def run() -> dict[str, Any]:
+            if not (staged / PREREQ_CHECKER).is_file():
+                found = fallback()
+                done = Completed(argv, 1 if found else 0)
+                source = "asrctl's own checks (the bundle has no prereq_check_install.sh)"
+            else:
+                private_dir(options.run_dir)
+                done = run_vendor(self.runner, argv, tool=tool, timeout=600, cwd=staged, log=log)
+                found = []
+                if options.run_dir:
+                    found, raw = vendor_errors.read(argv[argv.index("-j") + 1], options.run_dir)
+                    if raw is not None:
+                        LOG.info("%s:\n%s", argv[argv.index("-j") + 1], raw)
+                source = "prereq_check_install.sh"
+            if done.returncode == 0 and not found:
+                return {"checker": source, "passed": True}
+            outcome = VendorOutcome(False, error_code="ASRCTL-E053", message=f"{source}: the checks failed")
+            return vendor_result(  # raises: the outcome is a failure
+                done,
+                outcome,
+                tool=tool,
+                default_code="ASRCTL-E053",
+                out=self.out,
+                log=log,
+                detail="" if found else ":\n" + (done.output[-1500:] or tail(log)),
+                vendor=found,
+            )
+
+        return [Step("prereq", "Run the bundle's prerequisite checks; nothing is changed yet", run, argv=argv)]
 
     def install_argv(self, staged: Path, options: InstallOptions, upgrade: bool) -> list[str]:
         """The push installer's line (its order): role, platform, silent, action, CS type and install dir always

@@ -32,6 +32,7 @@ from asrctl.agent.base import (
     INVOKER,
     InstalledAgent,
     InstallOptions,
+    OwnChecks,
     Presence,
     Registration,
     Retry,
@@ -470,6 +471,12 @@ class WindowsBackend:
             ),
             Step("unpack", f"Unpack {bundle.path.name} into a private directory", unpack, argv=argv),
         ]
+
+    def prereq_steps(self, staged: Path, options: InstallOptions, fallback: OwnChecks) -> list[Step]:
+        """The Windows bundle has no separate checker: UnifiedAgent.exe validates itself (exit 99, its errors in
+        /ValidationsOutputJsonFilePath, read like Linux's). What asrctl can check without it, free space and a
+        pending restart, it already did among the preconditions."""
+        return []
 
     def install_steps(
         self, staged: Path, options: InstallOptions, upgrade: bool, previous: InstalledAgent | None

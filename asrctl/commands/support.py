@@ -21,15 +21,32 @@ from asrctl.output import Result
 @ps_port_option
 @connect_timeout_option
 @cs_fingerprint_option
+@setting(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also run this bundle's own prerequisite checker (on a private unpacked copy, removed afterwards).",
+)
+@setting("--prereq", is_flag=True, help="Also run the prerequisite checker of the bundle install would choose.")
 @click.pass_context
 def doctor(
-    ctx: click.Context, cs_endpoint: str | None, ps_port: int, connect_timeout: float, cs_fingerprint: str | None
+    ctx: click.Context,
+    cs_endpoint: str | None,
+    ps_port: int,
+    connect_timeout: float,
+    cs_fingerprint: str | None,
+    bundle_path: str | None,
+    prereq: bool,
 ) -> Result:
     """Every preflight check as a table, without changing anything."""
     from asrctl import support
 
     app = begin(ctx)
-    return support.doctor(app, cs_endpoint, ps_port, connect_timeout, cs_fingerprint)
+    return support.doctor(
+        app, cs_endpoint, ps_port, connect_timeout, cs_fingerprint, prereq=prereq or bundle_path is not None,
+        bundle=bundle_path,
+    )  # fmt: skip
 
 
 @click.group()

@@ -20,7 +20,7 @@ from asrctl.agent.base import AgentBackend
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
-from asrctl.lifecycle import postchecks
+from asrctl.lifecycle import postchecks, prereq
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import (
     check_disk,
@@ -144,6 +144,7 @@ def _decide(
         plan.add(Step("remove-partial", "Remove the agent a killed install left half-done", remove_partial))
     staged = stage(app, backend, bundle, digest, run_id, plan)
     options = replace(options, run_dir=with_run_dir(app, run_id, plan))
+    plan.extend(prereq.steps(app, backend, staged, options))  # Microsoft's checks, before any change
     plan.extend(fresh_install_steps(backend, bundle, backend.install_steps(staged, options, False, None)))
     if prepared is not None:
         registration_steps(app, backend, prepared, install_dir, plan)

@@ -18,7 +18,7 @@ from asrctl.agent.base import AgentBackend, InstalledAgent, InstallOptions
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, resolve_dirs, scan
 from asrctl.errors import AsrctlError
-from asrctl.lifecycle import postchecks
+from asrctl.lifecycle import postchecks, prereq
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import check_disk, choose_bundle, digest_for, require_privileges, require_supported
 from asrctl.lifecycle.registration import (
@@ -117,6 +117,7 @@ def _decide(
     )
     staged = stage(app, backend, bundle, digest, run_id, plan)
     options = replace(options, run_dir=with_run_dir(app, run_id, plan))
+    plan.extend(prereq.steps(app, backend, staged, options))  # Microsoft's checks, before any change
     if rollback is not None:
         assert downgrade
         back = stage_also(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from asrsim.host import prepare_root, set_secure_boot
 from e2e.conftest import NEW, OLD, TAG, Sandbox
 
 from asrctl.bundles.digest import write_sums
@@ -44,4 +45,72 @@ def test_a_bundle_that_is_not_what_its_name_says_is_refused_with_exit_5(sandbox:
     else:
         assert error["code"] == "ASRCTL-E039" and "no .vx_version" in error["message"]
     assert error["remedy"]
+    assert_nothing_changed(sandbox)
+
+
+@pytest.mark.parametrize(
+    ("host", "env", "vendor_code", "asrctl_code"),
+    [
+        ("secure boot", {}, "ASRMobilityServiceSecureBootEnabled", "ASRCTL-E055"),
+        ("low space", {"ASR_SIM_FREE_KB": "102400"}, "ASRMobilityServiceFreeSpaceOnRootNotSufficient", "ASRCTL-E041"),
+        (
+            "unsupported kernel",
+            {"ASRCTL_KERNEL": "6.8.0-99-generic"},
+            "ASRMobilityServiceKernelNotSupported",
+            "ASRCTL-E056",
+        ),
+    ],
+)
+def test_a_host_microsofts_checker_refuses_is_refused_before_any_change(
+    sandbox: Sandbox, host: str, env: dict[str, str], vendor_code: str, asrctl_code: str
+) -> None:
+    sandbox.bundle(OLD)
+    if host == "secure boot":
+        set_secure_boot(sandbox.root, True)
+    if host == "unsupported kernel":
+        prepare_root(sandbox.root, env["ASRCTL_KERNEL"])  # only the kernel check fails, not its directory
+    r = sandbox.asrctl("--json", "install", "--no-register", "--cs-type", "CSLegacy", env=env)
+    assert r.returncode == 6, r.stderr
+    error = r.json["error"]
+    assert error["code"] == asrctl_code
+    (vendor,) = error["details"]["vendor_errors"]
+    assert vendor["code"] == vendor_code and vendor["asrctl_code"] == asrctl_code
+    assert vendor["recommended_action"] == error["remedy"] and vendor["possible_causes"]
+    assert vendor_code in error["message"]
+    prereq = next(s for s in json.loads((sandbox.root / "var/lib/asrctl/journal.json").read_text())["steps"]
+                  if s["id"] == "prereq")  # fmt: skip
+    assert prereq["status"] == "failed"
+    calls = (
+        (sandbox.root / "var/log/asrsim.calls").read_text() if (sandbox.root / "var/log/asrsim.calls").exists() else ""
+    )
+    assert '"install"' not in calls, "Microsoft's installer must not have run"
+    assert_nothing_changed(sandbox)
+
+
+def test_doctor_runs_the_bundles_checker_and_changes_nothing(sandbox: Sandbox) -> None:
+    bundle = sandbox.bundle(OLD)
+    before = sandbox.files()
+    ok = sandbox.asrctl("--json", "doctor", "--prereq")
+    assert ok.returncode == 0, ok.stderr
+    row = next(c for c in ok.json["data"]["checks"] if c["name"] == "prerequisites")
+    assert row["status"] == "ok" and bundle.name in row["detail"]
+    assert sandbox.files() == before, "doctor must not change anything"
+    set_secure_boot(sandbox.root, True)
+    before = sandbox.files()
+    bad = sandbox.asrctl("--json", "doctor", "--bundle", str(bundle))
+    assert bad.returncode == 6
+    assert bad.json["error"]["code"] == "ASRCTL-E055"
+    row = next(c for c in bad.json["data"]["checks"] if c["name"] == "prerequisite ASRMobilityServiceSecureBootEnabled")
+    assert row["status"] == "fail" and "firmware" in row["remedy"]
+    assert "prerequisite ASRMobilityServiceSecureBootEnabled" in bad.stderr
+    assert sandbox.files() == before, "doctor must not change anything"
+
+
+def test_a_bundle_without_the_checker_gets_asrctls_own_checks(sandbox: Sandbox) -> None:
+    sandbox.bundle(OLD, omit=["prereq_check_install.sh"])
+    set_secure_boot(sandbox.root, True)
+    r = sandbox.asrctl("--json", "install", "--no-register", "--cs-type", "CSLegacy")
+    assert r.returncode == 6, r.stderr
+    assert r.json["error"]["code"] == "ASRCTL-E055"
+    assert "asrctl's own checks" in r.json["error"]["message"]
     assert_nothing_changed(sandbox)

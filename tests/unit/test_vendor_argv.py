@@ -238,3 +238,16 @@ def test_windows_argv_is_the_push_installers(row) -> None:
     tokens = without(split_windows(push.replace("<path>\\", DEFAULT_DIR + "\\")), *portal_only)
     expected = [job.get(tok) or tok for tok in tokens[1:]]
     assert argv[1:] == expected
+
+
+@pytest.mark.parametrize(
+    ("role", "platform", "checker_role", "workflow"),
+    [("MS", "VmWare", "Agent", "VMWARE"), ("MT", "Azure", "MasterTarget", "AZURE")],
+)
+def test_the_prerequisite_checker_gets_its_own_role_names(role, platform, checker_role, workflow) -> None:
+    """Its usage line: -r <Agent|MasterTarget> -j <json> (index 11978803657); it refuses the installer's MS/MT."""
+    argv = linux().prereq_argv(STAGED, InstallOptions(role=role, vm_platform=platform, run_dir=RUN))
+    assert argv == [
+        "/bin/bash", f"{STAGED}/prereq_check_install.sh", "-r", checker_role, "-j", f"{RUN}/prereqerrors.json",
+        "-v", workflow, "-l", LOG,
+    ]  # fmt: skip
