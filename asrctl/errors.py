@@ -406,7 +406,15 @@ CATALOGUE = _catalogue(
         EXIT_USAGE,
         "registration input missing",
         "Give --cs-endpoint HOST[:PORT] with a passphrase source (classic), or --cs-type CSPrime --config-file "
-        "FILE (modernized), or --no-register.",
+        "FILE (modernized), or --no-register with --cs-type.",
+        "usage",
+    ),
+    Spec(
+        "ASRCTL-E086",
+        EXIT_USAGE,
+        "--cs-type contradicts the registration inputs",
+        "Leave --cs-type out (asrctl takes it from the inputs: --config-file is CSPrime, --cs-endpoint CSLegacy) or "
+        "give the inputs of the type you mean.",
         "usage",
     ),
 )

@@ -56,9 +56,8 @@ registration_options = _stack(
     setting(
         "--cs-type",
         type=click.Choice(["CSLegacy", "CSPrime"]),
-        default="CSLegacy",
-        show_default=True,
-        help="Classic configuration server or modernized replication appliance; always passed to the vendor tools.",
+        help="Classic configuration server or modernized replication appliance; always passed to the vendor tools. "
+        "Taken from the inputs (--config-file: CSPrime, --cs-endpoint: CSLegacy); --no-register needs it.",
     ),
     setting(
         "--passphrase-file",
@@ -160,8 +159,7 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
             role=kw["role"],
             vm_platform=kw["vm_platform"],
             install_dir=kw["install_dir"],
-            cs_type=kw["cs_type"],
-            timeout=kw["timeout"],
+            timeout=kw["timeout"],  # the CS type: the lifecycle takes it from the registration inputs
         ),
         vm_agent=not kw["no_vm_agent"],
     )

@@ -38,6 +38,7 @@ from asrctl.lifecycle.registration import (
     registered_as,
     registration_steps,
     same_registration,
+    with_cs_type,
 )
 from asrctl.lifecycle.request import Request
 from asrctl.lifecycle.staging import new_run_id, stage, with_run_dir
@@ -57,6 +58,7 @@ def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         bundle = choose_bundle(app, req.bundle, tag)
         result.data["bundle"] = {"path": str(bundle.path), "version": bundle.version, "os_tag": bundle.os_tag}
         run_id = new_run_id()
+        req = with_cs_type(req)  # from the inputs, never a silent guess
         prepared = prepare_registration(app, req.registration, run_id, environ)
         with hold(app.paths.state_dir, "install", app.out, req.dry_run) as session:
             before = observe(backend)

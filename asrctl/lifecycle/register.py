@@ -17,6 +17,7 @@ from asrctl.lifecycle.registration import (
     prepare_registration,
     registered_as,
     registration_steps,
+    resolve_cs_type,
     same_registration,
 )
 from asrctl.lifecycle.request import Request
@@ -35,6 +36,7 @@ def register(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         inp = req.registration
         if inp.no_register:
             raise AsrctlError("ASRCTL-E002", "--no-register makes no sense for register")
+        inp = replace(inp, cs_type=resolve_cs_type(inp))  # from the inputs, never a silent guess
         run_id = new_run_id()
         if inp.cs_type == "CSPrime" and not inp.config_file:
             raise AsrctlError("ASRCTL-E085", "--cs-type CSPrime needs --config-file FILE (made by the appliance)")

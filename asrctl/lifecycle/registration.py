@@ -6,14 +6,14 @@ failures. Used by install (register after installing) and register.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from asrctl.agent.base import AgentBackend, InstalledAgent, Registration
 from asrctl.app import App
 from asrctl.errors import AsrctlError, Reported
-from asrctl.lifecycle.request import RegistrationInput
+from asrctl.lifecycle.request import RegistrationInput, Request
 from asrctl.lifecycle.state import HostState, endpoint_key
 from asrctl.output import Result
 from asrctl.plan import Plan, Step
@@ -27,10 +27,54 @@ class PreparedRegistration:
     private_file: Path | None  # written during apply, removed after
 
 
+def resolve_cs_type(inp: RegistrationInput) -> str:
+    """The CS type from the inputs, never a silent guess: an appliance's ``--config-file`` is CSPrime, a
+    ``--cs-endpoint`` or a passphrase source CSLegacy; ``--cs-type`` may say the same, and must when nothing else
+    does (``--no-register``). A contradiction is a usage error (ASRCTL-E086), a missing type too (ASRCTL-E085)."""
+    implied: str | None = None
+    why = ""
+    if inp.config_file and (inp.endpoint or inp.passphrase_file or inp.passphrase_stdin):
+        raise AsrctlError(
+            "ASRCTL-E086",
+            "--config-file (a modernized appliance) and --cs-endpoint or a passphrase (a classic configuration "
+            "server) do not go together",
+        )
+    if inp.config_file:
+        implied, why = "CSPrime", "--config-file (an appliance's configuration: CSPrime)"
+    elif inp.endpoint or inp.passphrase_file or inp.passphrase_stdin:
+        implied, why = "CSLegacy", "--cs-endpoint or a passphrase (a classic configuration server: CSLegacy)"
+    if inp.cs_type is not None and implied is not None and inp.cs_type != implied:
+        raise AsrctlError("ASRCTL-E086", f"--cs-type {inp.cs_type} contradicts {why}")
+    told = inp.cs_type or implied
+    if told is None and inp.no_register:
+        raise AsrctlError(
+            "ASRCTL-E085",
+            "--no-register needs --cs-type CSLegacy or CSPrime: Microsoft's installer is told which kind of server "
+            "the agent will register with, and asrctl does not guess it",
+        )
+    if told is None:
+        raise AsrctlError(
+            "ASRCTL-E085",
+            "no configuration server given: pass --cs-endpoint HOST[:PORT] with a passphrase source, --cs-type "
+            "CSPrime for a modernized appliance, or --no-register --cs-type CSLegacy|CSPrime",
+        )
+    return told
+
+
+def with_cs_type(req: Request) -> Request:
+    """The request with its CS type taken from the inputs (:func:`resolve_cs_type`), in the registration inputs and
+    the installer's options alike."""
+    cs_type = resolve_cs_type(req.registration)
+    return replace(
+        req, registration=replace(req.registration, cs_type=cs_type), options=replace(req.options, cs_type=cs_type)
+    )
+
+
 def prepare_registration(
     app: App, inp: RegistrationInput, run_id: str, environ: Mapping[str, str]
 ) -> PreparedRegistration | None:
-    """Validate registration inputs before anything changes. None means: do not register now."""
+    """Validate registration inputs before anything changes. None means: do not register now. ``inp.cs_type`` is
+    the resolved one (:func:`resolve_cs_type`)."""
     if inp.no_register:
         return None
     if inp.cs_type == "CSPrime":

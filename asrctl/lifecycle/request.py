@@ -16,7 +16,7 @@ class BundleChoice:
 
 @dataclass
 class RegistrationInput:
-    cs_type: str = "CSLegacy"
+    cs_type: str | None = None  # as given; registration.resolve_cs_type says what it is
     endpoint: str | None = None
     passphrase_file: str | None = None
     passphrase_stdin: bool = False

@@ -27,6 +27,7 @@ from asrctl.lifecycle.registration import (
     drift,
     prepare_registration,
     registration_steps,
+    resolve_cs_type,
     retry_for,
     same_registration,
 )
@@ -52,6 +53,8 @@ def upgrade(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         bundle = choose_bundle(app, req.bundle, tag)
         result.data["bundle"] = {"path": str(bundle.path), "version": bundle.version, "os_tag": bundle.os_tag}
         run_id = new_run_id()
+        if not req.registration.no_register:  # registration inputs given: their CS type, never a silent guess
+            req = replace(req, registration=replace(req.registration, cs_type=resolve_cs_type(req.registration)))
         prepared = prepare_registration(app, req.registration, run_id, environ)
         with hold(app.paths.state_dir, "upgrade", app.out, req.dry_run) as session:
             before = observe(backend)

@@ -73,7 +73,7 @@ def test_reboot_required_3010_and_restart_advice_agree_on_every_verb(sandbox: Sa
     sandbox.bundle(OLD)
     msi = ("--exit-codes", "msi", "--json")
     runs = {}
-    runs["install"] = sandbox.asrctl(*msi, "install", "--no-register", "--no-vm-agent")
+    runs["install"] = sandbox.asrctl(*msi, "install", "--no-register", "--cs-type", "CSLegacy", "--no-vm-agent")
     runs["register"] = sandbox.asrctl(
         *msi, "register", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(sandbox.passphrase_file)
     )
@@ -92,11 +92,11 @@ def test_reboot_required_3010_and_restart_advice_agree_on_every_verb(sandbox: Sa
 
 def test_install_prints_its_warnings_and_no_vm_agent_leaves_it_alone(sandbox: Sandbox) -> None:
     sandbox.bundle(OLD)
-    dry = sandbox.asrctl("--json", "install", "--no-register", "--no-vm-agent", "--dry-run")
+    dry = sandbox.asrctl("--json", "install", "--no-register", "--cs-type", "CSLegacy", "--no-vm-agent", "--dry-run")
     assert "vm-agent" not in [s["id"] for s in dry.json["data"]["plan"]["steps"]]
     assert dry.json["data"]["plan"]["summary"]["vm_agent"] == "left alone (--no-vm-agent)"
     assert "The Azure VM agent is left alone (--no-vm-agent)." in dry.stderr
-    with_agent = sandbox.asrctl("--json", "install", "--no-register")
+    with_agent = sandbox.asrctl("--json", "install", "--no-register", "--cs-type", "CSLegacy")
     assert with_agent.returncode == 0, with_agent.stderr
     warnings = with_agent.json["data"]["warnings"]
     assert [w for w in warnings if "walinuxagent" in w], (
@@ -105,7 +105,7 @@ def test_install_prints_its_warnings_and_no_vm_agent_leaves_it_alone(sandbox: Sa
     for w in warnings:
         assert f"! {w}" in with_agent.stderr, f"warning only in the JSON: {w}"
     assert sandbox.asrctl("uninstall", "-Y").returncode == 0
-    without = sandbox.asrctl("--json", "install", "--no-register", "--no-vm-agent")
+    without = sandbox.asrctl("--json", "install", "--no-register", "--cs-type", "CSLegacy", "--no-vm-agent")
     assert without.returncode == 0
     assert not [w for w in without.json["data"].get("warnings", []) if "walinuxagent" in w]
     assert "walinuxagent" not in without.stderr

@@ -98,7 +98,7 @@ def test_install_with_older_installed_suggests_upgrade(sandbox: Sandbox, cs) -> 
 
 def test_install_without_registering_then_register(sandbox: Sandbox, cs) -> None:
     sandbox.bundle(OLD)
-    r = sandbox.asrctl("--json", "install", "--no-register")
+    r = sandbox.asrctl("--json", "install", "--no-register", "--cs-type", "CSLegacy")
     assert r.returncode == 0, r.stderr
     assert r.json["data"]["agent"]["registered"] is False
     reg = sandbox.asrctl(
@@ -381,7 +381,7 @@ def test_disk_too_small(sandbox: Sandbox, cs, tmp_path: Path) -> None:
         sandbox.bundle(OLD)
         r = subprocess.run(
             [sys.executable, "-m", "asrctl", "--root", str(small / "root"), "--bundle-dir", str(sandbox.bundles),
-             "--json", "install", "--no-register"],
+             "--json", "install", "--no-register", "--cs-type", "CSLegacy"],
             capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
         )  # fmt: skip
         assert r.returncode == 6, r.stderr

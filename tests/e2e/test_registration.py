@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from asrsim import csserver
-from e2e.conftest import OLD, Sandbox
+from e2e.conftest import NEW, OLD, Sandbox
 
 
 def _register(sb: Sandbox, endpoint: str, *extra: str):
@@ -40,7 +40,7 @@ def test_modernized_appliance_flow(sandbox: Sandbox, cs) -> None:
 
 def test_csprime_register_needs_a_config_file(sandbox: Sandbox, cs) -> None:
     sandbox.bundle(OLD)
-    assert sandbox.asrctl("install", "--no-register").returncode == 0
+    assert sandbox.asrctl("install", "--no-register", "--cs-type", "CSLegacy").returncode == 0
     r = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime")
     assert (r.returncode, r.json["error"]["code"]) == (2, "ASRCTL-E085")
     missing = sandbox.asrctl("--json", "register", "--cs-type", "CSPrime", "--config-file", "/nonexistent.json")
@@ -51,7 +51,7 @@ def test_transient_failures_are_retried_then_succeed(sandbox: Sandbox) -> None:
     sandbox.bundle(OLD)
     flaky = csserver.start(sandbox.base / "flaky", sandbox.passphrase_file, fail_first=2, max_lifetime=120)
     try:
-        assert sandbox.asrctl("install", "--no-register").returncode == 0
+        assert sandbox.asrctl("install", "--no-register", "--cs-type", "CSLegacy").returncode == 0
         r = _register(sandbox, flaky.endpoint)
         # 503 twice: the configurator reports it, asrctl says what it does and tries again.
         assert r.returncode == 0, r.stderr
@@ -63,7 +63,7 @@ def test_transient_failures_are_retried_then_succeed(sandbox: Sandbox) -> None:
 
 def test_re_registration_needs_force_and_same_endpoint_is_a_no_op(sandbox: Sandbox, cs) -> None:
     sandbox.bundle(OLD)
-    assert sandbox.asrctl("install", "--no-register").returncode == 0
+    assert sandbox.asrctl("install", "--no-register", "--cs-type", "CSLegacy").returncode == 0
     assert _register(sandbox, cs.endpoint).returncode == 0
     same = _register(sandbox, cs.endpoint)
     assert same.returncode == 0 and same.json["changed"] is False
@@ -81,7 +81,7 @@ def test_re_registration_needs_force_and_same_endpoint_is_a_no_op(sandbox: Sandb
 
 def test_cloned_host_is_refused_without_force(sandbox: Sandbox, cs) -> None:
     sandbox.bundle(OLD)
-    assert sandbox.asrctl("install", "--no-register").returncode == 0
+    assert sandbox.asrctl("install", "--no-register", "--cs-type", "CSLegacy").returncode == 0
     assert _register(sandbox, cs.endpoint).returncode == 0
     # The VM was cloned: same agent identity, another machine.
     (sandbox.root / "etc/machine-id").write_text("ffffffffffffffffffffffffffffffff\n")
@@ -155,3 +155,53 @@ def test_microsofts_errors_file_reaches_the_error(sandbox: Sandbox, cs) -> None:
     runs = sandbox.root / "var/lib/asrctl/runs"
     assert runs.stat().st_mode & 0o777 == 0o700 and list(runs.iterdir()) == []
     assert "ConfiguratorInternalError" in (sandbox.root / "var/log/asrctl.log").read_text()
+
+
+def test_the_cs_type_comes_from_the_inputs(sandbox: Sandbox, cs) -> None:
+    sandbox.bundle(OLD)
+    before = sandbox.files()
+    untold = sandbox.asrctl("--json", "install", "--no-register")
+    assert (untold.returncode, untold.json["error"]["code"]) == (2, "ASRCTL-E085")
+    assert "--no-register needs --cs-type" in untold.json["error"]["message"]
+    contradiction = sandbox.asrctl(
+        "--json", "install", "--cs-endpoint", cs.endpoint, "--passphrase-file", str(sandbox.passphrase_file),
+        "--cs-type", "CSPrime",
+    )  # fmt: skip
+    assert (contradiction.returncode, contradiction.json["error"]["code"]) == (2, "ASRCTL-E086")
+    assert sandbox.files() - before <= {"root/var", "root/var/log", "root/var/log/asrctl.log"}
+    # A config file says CSPrime by itself.
+    assert sandbox.asrctl("install", "--cs-type", "CSPrime").returncode == 0
+    config = sandbox.base / "config.json"
+    cs.make_config(_agent_input(sandbox), config)
+    r = sandbox.asrctl("--json", "register", "--config-file", str(config))
+    assert r.returncode == 0, r.stderr
+    assert r.json["data"]["agent"]["cs_type"] == "CSPrime"
+
+
+def _agent_input(sb: Sandbox) -> str:
+    import subprocess
+
+    proc = subprocess.run(
+        [str(sb.install_dir / "Vx/bin/AzureRcmCli"), "--getagentconfiginput"],
+        env={**sb.environ(), "ASRCTL_ROOT": str(sb.root)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return proc.stdout.strip()
+
+
+def test_upgrade_keeps_the_installed_type_role_and_platform(sandbox: Sandbox) -> None:
+    """Upgrade reads them from the agent's drscout.conf (CSType, Role, VmPlatform); it passes no -r, as the push
+    installer's upgrade line has none, and the installed role stays."""
+    sandbox.bundle(OLD, date="23Apr2025")
+    installed = sandbox.asrctl("--json", "install", "--no-register", "--cs-type", "CSPrime", "--role", "MT",
+                               "--vm-platform", "Azure")  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    sandbox.bundle(NEW)
+    dry = sandbox.asrctl("--json", "upgrade", "--dry-run")
+    argv = next(s for s in dry.json["data"]["plan"]["steps"] if s["id"] == "upgrade")["argv"]
+    assert "-r" not in argv
+    assert (argv[argv.index("-c") + 1], argv[argv.index("-v") + 1]) == ("CSPrime", "Azure")
+    up = sandbox.asrctl("--json", "upgrade")
+    assert up.returncode == 0, up.stderr
+    drscout = (sandbox.install_dir / "Vx/etc/drscout.conf").read_text()
+    assert "Role = MasterTarget" in drscout and "CSType = CSPrime" in drscout and "VmPlatform = Azure" in drscout
+    assert up.json["data"]["agent"]["cs_type"] == "CSPrime" and up.json["data"]["agent"]["version"] == NEW

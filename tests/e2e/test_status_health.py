@@ -37,7 +37,7 @@ def test_health_for_each_reason(sandbox: Sandbox, cs) -> None:
     rc, health, _ = _health(sandbox)
     assert (rc, health["status"], _ids(health)) == (10, "broken", ["not_installed"])
 
-    assert sandbox.asrctl("install", "--no-register", "--no-vm-agent").returncode == 0
+    assert sandbox.asrctl("install", "--no-register", "--cs-type", "CSLegacy", "--no-vm-agent").returncode == 0
     rc, health, _ = _health(sandbox)
     assert (rc, health["status"], _ids(health)) == (9, "degraded", ["not_registered"])
 

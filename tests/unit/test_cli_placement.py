@@ -35,7 +35,7 @@ def _verbs(box: Box, port: int) -> dict[str, list[str]]:
         "bundles checksum": ["bundles", "checksum", str(box.bundles)],
         "bundles extract": ["bundles", "extract", str(box.bundle), str(box.base / "unpacked")],
         "bundles fetch": ["bundles", "fetch", url, "--retries", "0", "--timeout", "1", "--to", str(box.base / "f")],
-        "install": ["install", "--no-register", "--dry-run"],
+        "install": ["install", "--no-register", "--cs-type", "CSLegacy", "--dry-run"],
         "install registering": [
             "install",
             "--cs-endpoint",
@@ -226,7 +226,7 @@ def test_every_option_of_the_changing_verbs_has_an_env_var_shown_in_help(verb: s
 )
 def test_verb_options_come_from_their_env_vars(box: Box, capsys, monkeypatch, env: str, value: str, what: str) -> None:
     monkeypatch.setenv(env, value)
-    args = ["install", "--no-register", "--json", *box.globals()]
+    args = ["install", "--no-register", "--cs-type", "CSLegacy", "--json", *box.globals()]
     if env != "ASRCTL_DRY_RUN":
         args.append("--dry-run")
     before = box.files()

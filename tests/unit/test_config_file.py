@@ -42,7 +42,7 @@ def test_precedence_command_line_then_env_then_file_then_default(box: Box, tmp_p
     cfg = _config(
         tmp_path / "asrctl.toml",
         'role = "MT"\nvm_platform = "Azure"\ninstall_dir = "/opt/from-file"\n'
-        f'bundle_dir = "{box.bundles}"\nno_register = true\n',
+        f'bundle_dir = "{box.bundles}"\nno_register = true\ncs_type = "CSPrime"\n',
     )
     monkeypatch.setenv("ASRCTL_VM_PLATFORM", "VmWare")
     monkeypatch.setenv("ASRCTL_INSTALL_DIR", "/opt/from-env")
@@ -56,14 +56,14 @@ def test_precedence_command_line_then_env_then_file_then_default(box: Box, tmp_p
     assert _after(argv, "-r") == "MT"  # file (nothing above it)
     assert _after(argv, "-v") == "VmWare"  # env over file
     assert _after(argv, "-d") == str(box.root / "opt/cli")  # command line over env and file
-    assert _after(argv, "-c") == "CSLegacy"  # default (the file says nothing)
+    assert _after(argv, "-c") == "CSPrime"  # file (nothing above it)
     assert doc["data"]["bundle"]["path"].startswith(str(box.bundles))  # a global option from the file
     assert "register" not in [s["id"] for s in doc["data"]["plan"]["steps"]]  # no_register = true
 
 
 @pytest.mark.parametrize("where", ["before", "after", "env"])
 def test_the_file_can_be_named_anywhere(box: Box, tmp_path: Path, capsys, monkeypatch, where: str) -> None:
-    cfg = _config(tmp_path / "c.toml", 'role = "MT"\nno_register = true\n')
+    cfg = _config(tmp_path / "c.toml", 'role = "MT"\nno_register = true\ncs_type = "CSLegacy"\n')
     verb = ["install", "--dry-run", "--json", *box.globals()]
     argv = {"before": ["--config", str(cfg), *verb], "after": [*verb, "--config", str(cfg)], "env": verb}[where]
     if where == "env":
@@ -167,7 +167,11 @@ def test_a_file_others_can_change_is_refused(box: Box, tmp_path: Path, capsys) -
     assert "chmod go-w" in err["remedy"]
     cfg.chmod(0o644)
     assert (
-        run_captured(["--config", str(cfg), "install", "--dry-run", "--no-register", *box.globals()], capsys).code == 0
+        run_captured(
+            ["--config", str(cfg), "install", "--dry-run", "--no-register", "--cs-type", "CSLegacy", *box.globals()],
+            capsys,
+        ).code
+        == 0
     )
 
 

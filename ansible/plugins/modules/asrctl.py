@@ -86,7 +86,7 @@ options:
     description: C(--config-file); the modernized appliance's generated configuration (with I(cs_type=CSPrime)).
     type: path
   no_register:
-    description: C(--no-register) (install only); install and register later.
+    description: C(--no-register) (install only, with I(cs_type)); install and register later.
     type: bool
     default: false
   no_vm_agent:
