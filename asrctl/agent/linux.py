@@ -43,7 +43,7 @@ from asrctl.errors import AsrctlError
 from asrctl.output import Output
 from asrctl.plan import Step
 from asrctl.system.paths import Paths
-from asrctl.system.runner import Completed, Runner
+from asrctl.system.runner import Completed, Runner, TimedOut
 
 LOG = logging.getLogger("asrctl")
 
@@ -53,6 +53,13 @@ INSTALL_LOG = "/var/log/ua_install.log"
 UNINSTALL_LOG = "/var/log/ua_uninstall.log"
 DAEMONS = ("svagents", "appservice")
 SUCCEEDED_WITH_WARNINGS = 98
+RPM_PACKAGE = "InMageVx"  # the RPM families' payload package (the Vx makefile's RPM branch)
+# What the agent puts outside its install dir (Microsoft's Vx package and install scripts; unit location assumed).
+AGENT_PATHS = ("/etc/vxagent",)
+UNIT_PATHS = ("/etc/systemd/system/{name}.service", "/usr/lib/systemd/system/{name}.service", "/etc/init.d/{name}")
+SERVICE_UNITS = ("vxagent", "uarespawnd")
+DRIVER = "kernel/drivers/char/involflt.ko"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PREREQS_FAILED = 99  # assumed for Linux: Windows' ProductPrereqsValidationFailed, the checker's RecordOP 99
 HOST_ID_PLACEHOLDER = "1234_45466_67689"  # drscout.conf's HostId before the configurator generated one
 PREREQ_CHECKER = "prereq_check_install.sh"
@@ -442,7 +449,9 @@ class LinuxBackend:
             )
 
         def undo() -> None:
-            self.remove_partial(str(install_dir), existed_before)
+            left = self.remove_partial(str(install_dir), existed_before)
+            if left:
+                self.out.warn("the partly installed agent could not be removed completely: " + "; ".join(left))
 
         fresh = not upgrade and previous is None
         return [
@@ -456,19 +465,77 @@ class LinuxBackend:
             )
         ]
 
-    def remove_partial(self, install_dir: str, existed_before: bool) -> None:
-        """Leave the machine as it was before a fresh install that failed or was killed half-way: Microsoft's
-        uninstaller if the installer got as far as writing it, then whatever of the agent is still there and was
-        not there before."""
+    def remove_partial(self, install_dir: str, existed_before: bool) -> list[str]:
+        """Leave the machine as it was before a fresh install that failed or was killed half-way, the way the real
+        installer's files are removed: Microsoft's uninstaller if the installer got as far as writing it; on the RPM
+        families ``rpm -e InMageVx`` if the package is still there (never rm -rf over the package's files); then the
+        install dir that was not there before and the version file. Returns what is still there."""
         target = self.paths.host(install_dir)
+        package = self.rpm_package()
         uninstaller = target / "uninstall.sh"
         if uninstaller.exists():
             self.runner.run(
                 [str(uninstaller), "-Y", "-L", str(self.paths.host(UNINSTALL_LOG))], cwd=target, timeout=600
             )
-        if not existed_before and target.exists():
+        rpm = self.rpm_tool()
+        if rpm is not None and self.package_installed(package):
+            self.runner.run([rpm, "-e", package], timeout=600)
+        if self.package_installed(package):
+            LOG.warning("%s is still installed: its files under %s are left for rpm", package, target)
+        elif not existed_before and target.exists():
             shutil.rmtree(target, ignore_errors=True)
         self.version_file().unlink(missing_ok=True)
+        return self.residue(None if existed_before else target)  # a dir that was there before is not ours
+
+    # -- what is left ---------------------------------------------------------------------------------------
+    def rpm_tool(self) -> str | None:
+        """The ``rpm`` to ask about the InMageVx package. In a sandbox never the host's own (it would answer for the
+        real machine, and ``rpm -e`` would change it): only a stand-in on PATH that is not the system's."""
+        found = shutil.which("rpm")
+        if found is None or not self.paths.sandboxed:
+            return found
+        host = shutil.which("rpm", path=SYSTEM_PATH)
+        if host is not None and os.path.realpath(host) == os.path.realpath(found):
+            return None
+        return found
+
+    def rpm_package(self) -> str:
+        """The RPM families' package: RPM_PACKAGE of the installed .vx_version, else Microsoft's InMageVx."""
+        try:
+            kv = self.read_version_file() or {}
+        except AsrctlError:
+            kv = {}
+        return kv.get("RPM_PACKAGE") or RPM_PACKAGE
+
+    def package_installed(self, package: str) -> bool:
+        rpm = self.rpm_tool()
+        if rpm is None:
+            return False
+        try:
+            return self.runner.run([rpm, "-q", package], timeout=120).returncode == 0
+        except TimedOut:
+            return True  # unknown: never treat it as gone
+
+    def residue(self, install_dir: Path | None) -> list[str]:
+        """What of the agent is on the machine, processes aside: the version file, a non-empty install dir, the
+        InMageVx package, /etc/vxagent, the service units, the involflt driver file and module."""
+        left = []
+        if self.version_file().exists():
+            left.append(str(self.version_file()))
+        if install_dir is not None and install_dir.exists() and any(install_dir.iterdir()):
+            left.append(str(install_dir))
+        package = self.rpm_package()
+        if self.package_installed(package):
+            left.append(f"package {package} (rpm -q {package})")
+        for path in (*AGENT_PATHS, *(p.format(name=n) for p in UNIT_PATHS for n in SERVICE_UNITS)):
+            if self.paths.host(path).exists():
+                left.append(str(self.paths.host(path)))
+        left.extend(str(p) for p in sorted(self.paths.host("/lib/modules").glob(f"*/{DRIVER}")))
+        modules = self.paths.host("/proc/modules")
+        with contextlib.suppress(OSError):
+            if any(line.split(" ", 1)[0] == "involflt" for line in modules.read_text().splitlines()):
+                left.append(f"kernel module involflt (loaded, {modules})")
+        return left
 
     def config_input_step(self, install_dir: str) -> Step:
         argv = self.agent_config_input_argv(self.paths.host(install_dir))
@@ -543,11 +610,24 @@ class LinuxBackend:
 
     def uninstall_steps(self, agent: InstalledAgent) -> list[Step]:
         argv = self.uninstall_argv(agent)
+        cwd = agent.install_dir
+        tool = "uninstall.sh"
+        if not Path(argv[0]).exists():
+            # Microsoft's uninstall.sh removes itself even when the Vx uninstall it ran failed (it ignores that exit
+            # code): what it ran is left, <Vx>/bin/uninstall -Y -L, run as it runs it (from its bin dir).
+            vx_bin = Path(str(agent.details.get("vx_dir") or agent.install_dir / "Vx")) / "bin"
+            if not (vx_bin / "uninstall").exists():
+                raise AsrctlError(
+                    "ASRCTL-E051",
+                    f"neither {argv[0]} nor {vx_bin / 'uninstall'} is there: the agent cannot be uninstalled the "
+                    "vendor's way",
+                )
+            argv = [str(vx_bin / "uninstall"), *argv[1:]]
+            cwd, tool = vx_bin, "the Vx uninstaller (bin/uninstall)"
 
         def run() -> dict[str, Any]:
             log = self.paths.host(UNINSTALL_LOG)
-            tool = "uninstall.sh"
-            done = run_vendor(self.runner, argv, tool=tool, timeout=1800, cwd=agent.install_dir, log=log)
+            done = run_vendor(self.runner, argv, tool=tool, timeout=1800, cwd=cwd, log=log)
             result = vendor_result(
                 done,
                 uninstaller_outcome(done.returncode),
@@ -562,14 +642,12 @@ class LinuxBackend:
                 agent.install_dir.rmdir()
             return result
 
-        return [Step("uninstall", "Remove the Mobility Service with Microsoft's uninstall.sh -Y", run, argv=argv)]
+        return [
+            Step("uninstall", f"Remove the Mobility Service with Microsoft's {Path(argv[0]).name} -Y", run, argv=argv)
+        ]
 
     def leftovers(self, agent: InstalledAgent) -> list[str]:
-        left = []
-        if self.version_file().exists():
-            left.append(str(self.version_file()))
-        if agent.install_dir.exists() and any(agent.install_dir.iterdir()):
-            left.append(str(agent.install_dir))
+        left = self.residue(agent.install_dir)
         for svc in self.services(agent):
             if svc.running:
                 left.append(f"process {svc.name} (pid {', '.join(map(str, svc.pids))})")

@@ -522,11 +522,13 @@ class WindowsBackend:
             ),
         ]
 
-    def remove_partial(self, install_dir: str, existed_before: bool) -> None:
+    def remove_partial(self, install_dir: str, existed_before: bool) -> list[str]:
         """A fresh install that failed or was killed half-way: remove what Windows Installer registered, if
-        anything (Windows Installer rolls back its own files)."""
+        anything (Windows Installer rolls back its own files). Returns what is still registered."""
         if self.uninstall_key() is not None:
             self.runner.run(self.uninstall_argv(), timeout=1800)
+        key = self.uninstall_key()
+        return [f"HKLM\\{key}"] if key is not None else []
 
     def config_input_step(self, install_dir: str) -> Step:
         """The agent config input for a modernized appliance. Microsoft documents it for Windows only in the

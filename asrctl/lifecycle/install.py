@@ -140,7 +140,11 @@ def _decide(
         killed_existed = bool(previous.get("install_dir_existed"))
 
         def remove_partial() -> dict[str, Any]:
-            backend.remove_partial(killed_dir, killed_existed)
+            left = backend.remove_partial(killed_dir, killed_existed)
+            if left:
+                raise AsrctlError(
+                    "ASRCTL-E051", "the agent a killed install left could not be removed: " + "; ".join(left)
+                )
             return {"removed": killed_dir}
 
         plan.add(Step("remove-partial", "Remove the agent a killed install left half-done", remove_partial))

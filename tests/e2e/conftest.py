@@ -22,7 +22,7 @@ import psutil
 import pytest
 from asrsim import csserver
 from asrsim.bundle import build_bundle
-from asrsim.host import HOSTTOOLS_BIN, prepare_root, tool_path
+from asrsim.host import HOSTTOOLS_BIN, PKGTOOLS_BIN, prepare_root, tool_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,6 +85,18 @@ class Sandbox:
 
             write_sums(self.bundles)
         return path
+
+    def become(self, distro: str, kernel: str | None = None, rpm: bool = False) -> None:
+        """Make the root another fixture tree (tests/fixtures/distros/<distro>) running *kernel* (ASRCTL_KERNEL, as
+        asrctl and the simulators read it in a sandbox); *rpm* puts the simulated rpm on PATH (RPM families)."""
+        import shutil
+
+        shutil.rmtree(self.root)
+        fixture_root(self.root, distro, kernel)
+        if kernel:
+            self.env["ASRCTL_KERNEL"] = kernel
+        if rpm:
+            self.env["PATH"] = tool_path(HOSTTOOLS_BIN, PKGTOOLS_BIN)
 
     @property
     def vx_version(self) -> Path:

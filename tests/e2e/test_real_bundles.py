@@ -4,10 +4,13 @@ change, the vendor's exact argv, and the four packings Microsoft ships (docs/SIM
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 from asrsim.host import prepare_root, set_secure_boot
-from e2e.conftest import NEW, OLD, TAG, Sandbox
+from e2e.conftest import NEW, OLD, TAG, Sandbox, wait_for
 
 from asrctl.bundles.digest import write_sums
 
@@ -114,3 +117,54 @@ def test_a_bundle_without_the_checker_gets_asrctls_own_checks(sandbox: Sandbox) 
     assert r.json["error"]["code"] == "ASRCTL-E055"
     assert "asrctl's own checks" in r.json["error"]["message"]
     assert_nothing_changed(sandbox)
+
+
+RHEL8_KERNEL = "4.18.0-553.el8_10.x86_64"
+
+
+def rpm_calls(sb: Sandbox) -> list[list[str]]:
+    log = sb.root / "var/log/fakepkg.calls"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_a_killed_rpm_install_is_removed_through_the_package(sandbox: Sandbox) -> None:
+    """Killed after the InMageVx package went in and before the version file: Microsoft's uninstall.sh refuses (no
+    .vx_version), so asrctl removes the package with rpm -e, never with rm -rf over its files."""
+    sandbox.become("rhel-8.10", RHEL8_KERNEL, rpm=True)
+    sandbox.bundle(OLD, tag="RHEL8-64")
+    argv = [sys.executable, "-m", "asrctl", "--root", str(sandbox.root), "--bundle-dir", str(sandbox.bundles),
+            "--json", "install", "--no-register", "--cs-type", "CSLegacy"]  # fmt: skip
+    package = sandbox.root / "var/lib/fakepkg/InMageVx"
+    proc = subprocess.Popen(argv, env=sandbox.environ(ASR_SIM_HANG="install"), stdout=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: package.exists() and (sandbox.install_dir / "uninstall.sh").exists())
+        assert wait_for(lambda: "hanging" in (sandbox.root / "var/log/ua_install.log").read_text())
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, out
+    assert ["rpm", "-e", "InMageVx"] in rpm_calls(sandbox)
+    assert not package.exists()
+    assert not sandbox.install_dir.exists() and not sandbox.vx_version.exists()
+
+
+def test_the_residue_check_names_what_the_uninstaller_left(sandbox: Sandbox) -> None:
+    """Microsoft's uninstall.sh exits 0 whatever its Vx uninstall did: asrctl looks at the machine."""
+    sandbox.become("rhel-8.10", RHEL8_KERNEL, rpm=True)
+    sandbox.bundle(OLD, tag="RHEL8-64")
+    assert sandbox.asrctl("install", "--no-register", "--cs-type", "CSLegacy").returncode == 0
+    r = sandbox.asrctl("--json", "uninstall", "-Y", env={"ASR_SIM_FAIL_AT": "uninstall"})
+    assert r.returncode == 7
+    error = r.json["error"]
+    assert error["code"] == "ASRCTL-E061"
+    for left in (
+        "usr/local/.vx_version", "usr/local/ASR", "package InMageVx", "etc/vxagent", "etc/init.d/vxagent",
+        f"lib/modules/{RHEL8_KERNEL}/kernel/drivers/char/involflt.ko", "kernel module involflt",
+    ):  # fmt: skip
+        assert left in error["message"], left
+    again = sandbox.asrctl("--json", "uninstall", "-Y")
+    assert again.returncode == 0, again.stderr
+    assert ["rpm", "-e", "InMageVx"] in rpm_calls(sandbox)
+    assert not (sandbox.root / "var/lib/fakepkg/InMageVx").exists() and not sandbox.install_dir.exists()
