@@ -103,6 +103,7 @@ def sources(app: App) -> list[Source]:
         Source(state, r"journal\.json", "asrctl journal", expected="journal.json"),
         Source(state, r"history\.jsonl|identity\.json", "asrctl history"),
         Source(f"{state}/private/*", r".+\.json", "vendor JSON of a run"),
+        Source(f"{state}/runs/*", r".+\.json", "vendor JSON of a run"),  # a dead run's (lifecycle/staging.py)
     ]
     if windows_host:
         vendor = r"(?i)(?!asrctl\.log).+\.(?:log|json|txt)"

@@ -16,13 +16,14 @@ from asrctl.bundles.digest import write_sums
 
 
 def assert_nothing_changed(sb: Sandbox) -> None:
-    """No agent file, no leftover of asrctl's run: the staging and run dirs are empty, the journal says failed."""
+    """No agent file, no leftover of asrctl's run: the staging and run dirs are empty, no journal says running."""
     assert not sb.vx_version.exists() and not sb.install_dir.exists()
     assert not (sb.root / "etc/vxagent").exists()
     state = sb.root / "var/lib/asrctl"
     for sub in ("staging", "runs", "private"):
         assert not (state / sub).exists() or not any((state / sub).iterdir()), sub
-    assert json.loads((state / "journal.json").read_text())["status"] == "failed"
+    journal = state / "journal.json"  # refused before a plan ran: no journal; after: it says failed, not running
+    assert not journal.exists() or json.loads(journal.read_text())["status"] == "failed"
     assert not [p for p in sb.processes() if p.name() in ("install", "svagents", "appservice")]
 
 
@@ -168,3 +169,70 @@ def test_the_residue_check_names_what_the_uninstaller_left(sandbox: Sandbox) -> 
     assert again.returncode == 0, again.stderr
     assert ["rpm", "-e", "InMageVx"] in rpm_calls(sandbox)
     assert not (sandbox.root / "var/lib/fakepkg/InMageVx").exists() and not sandbox.install_dir.exists()
+
+
+# The four packings Microsoft ships (index 12130928631, TAR_OPT): Ubuntu and DEBIAN12 tar --lzma (LZMA-alone), an
+# xz one as operators have met (MicrosoftDocs/azure-docs issue 36187), DEBIAN7-11 and the RPM families gzip.
+FORMATS = [
+    pytest.param("UBUNTU-22.04-64", "ubuntu-22.04", None, "gzip", id="gzip-UBUNTU-22.04"),
+    pytest.param("DEBIAN10-64", "debian-10.13", None, None, id="gzip-DEBIAN10"),
+    pytest.param("RHEL8-64", "rhel-8.10", RHEL8_KERNEL, None, id="gzip-RHEL8-rpm"),
+]
+
+
+@pytest.mark.parametrize(("tag", "distro", "kernel", "compression"), FORMATS)
+def test_install_status_upgrade_uninstall(
+    sandbox: Sandbox, tag: str, distro: str, kernel: str | None, compression: str | None
+) -> None:
+    """install → status → upgrade → uninstall through a bundle packed as Microsoft packs it for the tag."""
+    rpm = tag.startswith(("RHEL", "OL", "SLES"))
+    if distro != "ubuntu-22.04":
+        sandbox.become(distro, kernel, rpm=rpm)
+    old = sandbox.bundle(OLD, tag=tag, date="23Apr2025", compression=compression)
+    magic = {"gzip": b"\x1f\x8b", "lzma": b"\x5d\x00\x00", "xz": b"\xfd7zXZ\x00"}
+    packed = compression or ("gzip" if rpm or tag.startswith("DEBIAN") else "lzma")
+    assert old.read_bytes()[:6].startswith(magic[packed])
+    installed = sandbox.asrctl("--json", "install", "--no-register", "--cs-type", "CSLegacy")
+    assert installed.returncode == 0, installed.stderr
+    assert installed.json["data"]["agent"]["version"] == OLD
+    status = sandbox.asrctl("--json", "status")
+    assert status.json["data"]["agent"]["installed"] and status.json["data"]["platform"]["os_tag"] == tag
+    sandbox.bundle(NEW, tag=tag, compression=compression)
+    upgraded = sandbox.asrctl("--json", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.json["data"]["agent"]["version"] == NEW
+    if rpm:
+        assert ["rpm", "-Uvh", "--prefix", str(sandbox.install_dir / "Vx")] in [c[:4] for c in rpm_calls(sandbox)]
+    removed = sandbox.asrctl("--json", "uninstall", "-Y")
+    assert removed.returncode == 0, removed.stderr
+    assert not sandbox.vx_version.exists() and not sandbox.install_dir.exists()
+    if rpm:
+        assert ["rpm", "-e", "InMageVx"] in rpm_calls(sandbox)
+        assert not (sandbox.root / "var/lib/fakepkg/InMageVx").exists()
+
+
+def test_the_configurator_gets_the_endpoint_split(sandbox: Sandbox) -> None:
+    """`--cs-endpoint 10.0.0.5:8443` reaches Microsoft's configurator as `-i 10.0.0.5 -p 8443` (the simulated one
+    records its argv and, with ASR_SIM_FAIL_AT=configure, stops before any network traffic)."""
+    sandbox.bundle(OLD)
+    r = sandbox.asrctl(
+        "--json", "install", "--cs-endpoint", "10.0.0.5:8443", "--passphrase-file", str(sandbox.passphrase_file),
+        "--skip-connectivity-check", env={"ASR_SIM_FAIL_AT": "configure"},
+    )  # fmt: skip
+    assert r.returncode == 8, r.stderr
+    calls = [json.loads(line) for line in (sandbox.root / "var/log/asrsim.calls").read_text().splitlines()]
+    (configure,) = [c for c in calls if c[0] == "UnifiedAgentConfigurator.sh"]
+    assert configure[configure.index("-i") + 1] == "10.0.0.5"
+    assert configure[configure.index("-p") + 1] == "8443"
+    assert "10.0.0.5:8443" not in configure
+    assert configure[configure.index("-P") + 1] == str(sandbox.passphrase_file)
+
+
+@pytest.mark.parametrize("bad", ["zero-byte"])
+def test_a_damaged_bundle_is_exit_5_named_and_leaves_nothing(sandbox: Sandbox, bad: str) -> None:
+    good = sandbox.bundle(OLD)  # SHA256SUMS names it: the copy went wrong after
+    good.write_bytes(b"")
+    r = sandbox.asrctl("--json", "install", "--bundle", str(good), "--no-register", "--cs-type", "CSLegacy")
+    assert r.returncode == 5, r.stderr
+    assert r.json["error"]["code"] == "ASRCTL-E033" and good.name in r.json["error"]["message"]
+    assert_nothing_changed(sandbox)
