@@ -39,11 +39,11 @@ def detect(app: App, result: Result) -> None:
 def bundles_list(app: App, result: Result) -> None:
     data = result.data
     rows = [
-        ("→" if b["selected"] else "", b["version"], b["os_tag"], b["date"], b["kind"], b["filename"])
+        ("→" if b["selected"] else "", b["version"], b["os_tag"], b["date"], b["kind"], b["format"], b["filename"])
         for b in data["bundles"]
     ]
     if rows:
-        app.out.table("Bundles", ["", "version", "OS tag", "date", "kind", "file"], rows)
+        app.out.table("Bundles", ["", "version", "OS tag", "date", "kind", "format", "file"], rows)
     else:
         app.out.info(f"No bundles found in {', '.join(data['dirs']) or 'any bundle dir (none exists)'}.")
     for ign in data["ignored"]:

@@ -1,13 +1,16 @@
 """Archive builders for the bundle tests: ordinary bundles, hostile ones, and damaged files.
 
-Everything is built in memory with tarfile/gzip (or by hand, for headers tarfile would not write) and written
-where the test says, under its tmp_path.
+Everything is built in memory with tarfile and gzip/lzma (or by hand, for headers tarfile would not write) and
+written where the test says, under its tmp_path. Every bundle can come in each format Microsoft ships or asrctl
+accepts (:data:`FORMATS`): gzip, LZMA-alone (``tar --lzma`` through ``lzma``), xz, and plain tar — always named
+``.tar.gz``, as Microsoft names them all.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import lzma
 import os
 import tarfile
 from dataclasses import dataclass
@@ -74,11 +77,37 @@ def gz(data: bytes, level: int = 6) -> bytes:
     return gzip.compress(data, compresslevel=level, mtime=0)
 
 
-def write_bundle(directory: Path, members: list[M], name: str = NAME, fmt: int = tarfile.GNU_FORMAT) -> Path:
-    """A .tar.gz bundle named like Microsoft's, in ``directory``."""
+def lzma_alone(data: bytes, preset: int = 6) -> bytes:
+    """What ``lzma`` writes from a pipe, as ``tar --lzma`` runs it (properties 5d, an 8 MiB dictionary at preset 6,
+    the uncompressed size unknown (all ff), an end-of-stream marker)."""
+    return lzma.compress(data, format=lzma.FORMAT_ALONE, preset=preset)
+
+
+def xz(data: bytes, preset: int = 6) -> bytes:
+    """What ``tar -cJf`` writes (one stream, CRC64)."""
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset)
+
+
+FORMATS = ("gzip", "lzma", "xz", "tar")
+_COMPRESS = {"gzip": gz, "lzma": lzma_alone, "xz": xz, "tar": lambda data: data}
+
+
+def compress(data: bytes, compression: str = "gzip") -> bytes:
+    """``data`` (a tar) packed as a bundle of ``compression``: one of :data:`FORMATS`."""
+    return _COMPRESS[compression](data)
+
+
+def write_bundle(
+    directory: Path,
+    members: list[M],
+    name: str = NAME,
+    fmt: int = tarfile.GNU_FORMAT,
+    compression: str = "gzip",
+) -> Path:
+    """A bundle named like Microsoft's (``.tar.gz`` whatever ``compression`` is), in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
-    path.write_bytes(gz(tar_bytes(members, fmt)))
+    path.write_bytes(compress(tar_bytes(members, fmt), compression))
     return path
 
 
@@ -156,3 +185,8 @@ def truncate(data: bytes, keep: float = 0.5) -> bytes:
 def random_gzip(size: int = 4096) -> bytes:
     """gzip around bytes that are not a tar archive."""
     return gz(os.urandom(size))
+
+
+def not_a_tar(compression: str, size: int = 4096) -> bytes:
+    """A well-formed stream of ``compression`` around bytes that are not a tar archive."""
+    return compress(os.urandom(size), compression)

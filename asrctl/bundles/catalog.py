@@ -8,18 +8,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from asrctl.bundles.formats import EXE_MAGIC, EXPECTED, SNIFF_BYTES, describe, sniff
 from asrctl.bundles.names import BundleName, BundleNameError, looks_like_bundle, parse
 from asrctl.errors import AsrctlError
 from asrctl.system.paths import Paths
 
-GZIP_MAGIC = b"\x1f\x8b"
-EXE_MAGIC = b"MZ"
+EXE = "exe"
 
 
 @dataclass(frozen=True)
 class Bundle:
     path: Path
     name: BundleName
+    # gzip | lzma | xz | tar from the first bytes (Microsoft names them all .tar.gz), "exe" for Windows;
+    # None for a Bundle made without looking at the file.
+    format: str | None = None
 
     @property
     def version(self) -> str:
@@ -81,22 +84,25 @@ def resolve_dirs(given: Sequence[str], paths: Paths) -> tuple[list[Path], bool]:
     return default_dirs(paths), False
 
 
-def _sniff(path: Path, kind: str) -> str | None:
-    """Why a file with a bundle name is not a bundle, or None. Reads two bytes."""
+def _sniff(path: Path, kind: str) -> tuple[str | None, str | None]:
+    """(format, None) for a file that starts like what its name says, else (None, why). Reads the first 512
+    bytes, never more: `bundles list` stays cheap on a share full of large bundles."""
     try:
         if not path.is_file():
-            return "not a regular file"
+            return None, "not a regular file"
         size = path.stat().st_size
         if size == 0:
-            return "empty file (0 bytes)"
+            return None, "empty file (0 bytes)"
         with open(path, "rb") as fh:
-            head = fh.read(2)
+            head = fh.read(SNIFF_BYTES)
     except OSError as exc:
-        return f"cannot read: {exc.strerror}"
-    want = GZIP_MAGIC if kind == "linux" else EXE_MAGIC
-    if head != want:
-        return "not a gzip archive" if kind == "linux" else "not a Windows executable"
-    return None
+        return None, f"cannot read: {exc.strerror}"
+    if kind != "linux":
+        return (EXE, None) if head.startswith(EXE_MAGIC) else (None, "not a Windows executable")
+    fmt = sniff(head)
+    if fmt is None:
+        return None, f"not a bundle format asrctl knows: it starts with {describe(head)}; a Linux bundle is {EXPECTED}"
+    return fmt, None
 
 
 def scan(dirs: Iterable[Path]) -> Catalog:
@@ -125,11 +131,11 @@ def scan(dirs: Iterable[Path]) -> Catalog:
             except BundleNameError as exc:
                 ignored.append(Ignored(path, str(exc)))
                 continue
-            why = _sniff(path, name.kind)
+            fmt, why = _sniff(path, name.kind)
             if why:
                 ignored.append(Ignored(path, why))
                 continue
-            bundles.append(Bundle(path, name))
+            bundles.append(Bundle(path, name, fmt))
     return Catalog(tuple(bundles), tuple(ignored), tuple(searched))
 
 
@@ -141,7 +147,7 @@ def load_bundle(path: Path) -> Bundle:
         name = parse(path.name)
     except BundleNameError as exc:
         raise AsrctlError("ASRCTL-E022", f"{path.name}: {exc}") from None
-    why = _sniff(path, name.kind)
+    fmt, why = _sniff(path, name.kind)
     if why:
         raise AsrctlError("ASRCTL-E033", f"{path.name}: {why}")
-    return Bundle(path, name)
+    return Bundle(path, name, fmt)

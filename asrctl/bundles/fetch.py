@@ -36,6 +36,7 @@ from asrctl.bundles.digest import (
     sha256_file,
     unverified_warning,
 )
+from asrctl.bundles.formats import EXE_MAGIC, SNIFF_BYTES, sniff
 from asrctl.bundles.names import BundleNameError, parse
 from asrctl.errors import AsrctlError
 from asrctl.system.retry import retry
@@ -209,11 +210,15 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _check_magic(part: Path, validator_file: Path, filename: str, url: str) -> None:
-    """A captive portal or a misconfigured mirror answers 200 with an HTML page; say so plainly."""
+    """A captive portal or a misconfigured mirror answers 200 with an HTML page; say so plainly. A Linux bundle
+    may be gzip, LZMA, xz or tar whatever its name says (asrctl.bundles.formats)."""
     with open(part, "rb") as fh:
-        head = fh.read(64)
-    want = b"MZ" if filename.lower().endswith(".exe") else b"\x1f\x8b"
-    if not head.startswith(want):
+        head = fh.read(SNIFF_BYTES)
+    if filename.lower().endswith(".exe"):
+        ok = head.startswith(EXE_MAGIC)
+    else:
+        ok = sniff(head) is not None
+    if not ok:
         _discard(part, validator_file)
         shown = head[:40].decode("latin-1").strip()
         raise AsrctlError(

@@ -52,6 +52,7 @@ def bundles_list(ctx: click.Context) -> Result:
             "os_tag": b.os_tag,
             "date": b.name.date.isoformat(),
             "kind": b.name.kind,
+            "format": b.format,
             "selected": selected is not None and b.path == selected.path,
         }
         for b in sorted(catalog.bundles, key=lambda b: (b.os_tag.upper(), b.name.sort_key))
@@ -112,6 +113,7 @@ def bundles_verify(
                 {
                     "path": str(target.path),
                     "filename": target.path.name,
+                    "format": target.format,
                     "status": _failure_status(exc),
                     "sha256": details.get("actual"),
                     "expected": details.get("expected"),
@@ -125,6 +127,7 @@ def bundles_verify(
             {
                 "path": str(target.path),
                 "filename": target.path.name,
+                "format": target.format,
                 "status": "verified" if outcome.verified else "unverified",
                 "sha256": outcome.digest,
                 "expected": outcome.digest if outcome.verified else None,
@@ -141,8 +144,8 @@ def bundles_verify(
     if len(rows) > 1 or (rows and failures):
         out.table(
             "Bundles",
-            ["file", "result", "SHA-256", "checked against"],
-            [(r["filename"], r["status"], r["sha256"] or "—", r["source"] or "—") for r in rows],
+            ["file", "format", "result", "SHA-256", "checked against"],
+            [(r["filename"], r["format"] or "—", r["status"], r["sha256"] or "—", r["source"] or "—") for r in rows],
         )
     if failures:
         err = failures[0][1]
@@ -159,9 +162,9 @@ def bundles_verify(
         raise Reported(err, result)
     for r in rows:
         if r["verified"]:
-            out.success(f"{r['filename']}: SHA-256 matches {r['source']} ({r['sha256']})")
+            out.success(f"{r['filename']} ({r['format']}): SHA-256 matches {r['source']} ({r['sha256']})")
         else:
-            out.info(f"{r['filename']}: SHA-256 {r['sha256']} (not verified)")
+            out.info(f"{r['filename']} ({r['format']}): SHA-256 {r['sha256']} (not verified)")
     return result
 
 
@@ -275,6 +278,7 @@ def bundles_extract(ctx: click.Context, bundle: Path, dest: Path, sha256: str | 
         "bundle": str(found.path),
         "dest": str(done.path),
         "sha256": done.sha256,
+        "format": done.format,
         "verified": expected is not None,
         "source": source,
         "members": done.members,

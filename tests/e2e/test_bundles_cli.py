@@ -14,7 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_archives import NAME, M, ordinary_members, truncate, write_bundle, write_raw
+from helpers_archives import (
+    FORMATS,
+    NAME,
+    M,
+    lzma_alone,
+    not_a_tar,
+    ordinary_members,
+    tar_bytes,
+    truncate,
+    write_bundle,
+    write_raw,
+    xz,
+)
 
 RHEL = NAME.replace("UBUNTU-22.04-64", "RHEL8-64")
 
@@ -183,8 +195,9 @@ def test_verify_when_this_host_has_no_bundle(box: Box) -> None:
 # --- extract ------------------------------------------------------------------------------------------------
 
 
-def test_extract_verified_with_exec_bits_and_step_lines(box: Box) -> None:
-    bundle = write_bundle(box.bundles, ordinary_members())
+@pytest.mark.parametrize("compression", FORMATS)
+def test_extract_verified_with_exec_bits_and_step_lines(box: Box, compression: str) -> None:
+    bundle = write_bundle(box.bundles, ordinary_members(), compression=compression)
     box.run("bundles", "checksum", str(box.bundles))
     dest = box.out / "b"
     r = box.run("--json", "bundles", "extract", str(bundle), str(dest))
@@ -192,6 +205,7 @@ def test_extract_verified_with_exec_bits_and_step_lines(box: Box) -> None:
     data = r.json["data"]
     assert data["verified"] is True and data["source"] == "SHA256SUMS beside the bundle"
     assert data["sha256"] == sha(bundle) and data["members"] == 13 and data["dest"] == str(dest)
+    assert data["format"] == compression
     assert stat.S_IMODE(dest.stat().st_mode) == 0o700
     assert os.access(dest / "install", os.X_OK) and stat.S_IMODE((dest / "install").stat().st_mode) == 0o755
     # stderr is not a terminal here: a few plain step lines instead of a bar.
@@ -221,8 +235,9 @@ def test_extract_require_digest_refuses_before_unpacking(box: Box) -> None:
     assert empty(box.out)
 
 
-def test_extract_digest_mismatch_leaves_nothing(box: Box) -> None:
-    bundle = write_bundle(box.bundles, ordinary_members())
+@pytest.mark.parametrize("compression", FORMATS)
+def test_extract_digest_mismatch_leaves_nothing(box: Box, compression: str) -> None:
+    bundle = write_bundle(box.bundles, ordinary_members(), compression=compression)
     r = box.run("--json", "bundles", "extract", str(bundle), str(box.out / "b"), "--sha256", "e" * 64)
     assert r.code == 5
     assert "ASRCTL-E030" in r.stderr and "e" * 64 in r.stderr and sha(bundle) in r.stderr
@@ -230,8 +245,10 @@ def test_extract_digest_mismatch_leaves_nothing(box: Box) -> None:
     assert empty(box.out)
 
 
-def test_extract_unsafe_archive_names_the_member(box: Box) -> None:
-    bundle = write_bundle(box.bundles, [M("install", data=b"x"), M("../../etc/cron.d/x", data=b"* * * * * root x")])
+@pytest.mark.parametrize("compression", FORMATS)
+def test_extract_unsafe_archive_names_the_member(box: Box, compression: str) -> None:
+    members = [M("install", data=b"x"), M("../../etc/cron.d/x", data=b"* * * * * root x")]
+    bundle = write_bundle(box.bundles, members, compression=compression)
     r = box.run("--json", "bundles", "extract", str(bundle), str(box.out / "b"))
     assert r.code == 5
     assert "ASRCTL-E032" in r.stderr and "'../../etc/cron.d/x'" in r.stderr
@@ -239,13 +256,77 @@ def test_extract_unsafe_archive_names_the_member(box: Box) -> None:
     assert empty(box.out)
 
 
-def test_extract_corrupted_bundle(box: Box) -> None:
-    good = write_bundle(box.bundles, ordinary_members() + [M("pad", data=os.urandom(30_000))])
+@pytest.mark.parametrize("compression", FORMATS)
+def test_extract_corrupted_bundle(box: Box, compression: str) -> None:
+    good = write_bundle(box.bundles, ordinary_members() + [M("pad", data=os.urandom(30_000))], compression=compression)
     bundle = write_raw(box.bundles, truncate(good.read_bytes()))
     r = box.run("bundles", "extract", str(bundle), str(box.out / "b"))
     assert r.code == 5
     assert "ASRCTL-E033" in r.stderr and "truncated" in r.stderr
     assert empty(box.out)
+
+
+def _good_tar() -> bytes:
+    return tar_bytes(ordinary_members() + [M("pad", data=os.urandom(30_000))])
+
+
+BAD_INPUT = {
+    "truncated LZMA": (lambda: truncate(lzma_alone(_good_tar())), "truncated: the LZMA data stops"),
+    "truncated xz": (lambda: truncate(xz(_good_tar())), "truncated: the xz data stops"),
+    "LZMA outside, not a tar inside": (lambda: not_a_tar("lzma"), "(lzma): not a tar archive"),
+    "garbage after the LZMA stream": (
+        lambda: lzma_alone(_good_tar()) + b"\n<html>",
+        "(lzma): unexpected data after the end of the LZMA stream",
+    ),
+    "garbage after the xz stream": (
+        lambda: xz(_good_tar()) + b"\n<html>",
+        "(xz): unexpected data after the end of the xz stream",
+    ),
+    "zero-byte bundle": (lambda: b"", "empty file (0 bytes)"),
+    "unknown format": (
+        lambda: b"<!DOCTYPE html><title>proxy login</title>" + bytes(600),
+        "not a bundle format asrctl knows: it starts with 3c 21 44 4f 43 54 59 50",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_extract_bad_input_exits_5_naming_the_file(box: Box, case: str) -> None:
+    make, words = BAD_INPUT[case]
+    bundle = write_raw(box.bundles, make())
+    r = box.run("--json", "bundles", "extract", str(bundle), str(box.out / "b"))
+    assert r.code == 5, r.stderr
+    assert "ASRCTL-E033" in r.stderr and NAME in r.stderr
+    assert words in r.json["error"]["message"], r.json["error"]["message"]
+    assert r.json["error"]["code"] == "ASRCTL-E033"
+    assert empty(box.out), "no staging directory, no destination"
+
+
+@pytest.mark.parametrize("compression", FORMATS)
+def test_list_and_verify_show_the_format(box: Box, compression: str) -> None:
+    bundle = write_bundle(box.bundles, ordinary_members(), compression=compression)
+    write_bundle(box.bundles, [M("x", data=b"x")], name=RHEL)  # gzip, as Microsoft builds the RPM families
+    box.run("bundles", "checksum", str(box.bundles))
+    r = box.run("--json", "bundles", "list")
+    assert r.code == 0, r.stderr
+    assert {b["filename"]: b["format"] for b in r.json["data"]["bundles"]} == {NAME: compression, RHEL: "gzip"}
+    table = box.run("bundles", "list")
+    assert "format" in table.stderr and compression in table.stderr
+    r = box.run("--json", "bundles", "verify", "--all")
+    assert r.code == 0, r.stderr
+    assert {b["filename"]: b["format"] for b in r.json["data"]["bundles"]} == {NAME: compression, RHEL: "gzip"}
+    assert "format" in r.stderr  # the table's column
+    one = box.run("bundles", "verify", str(bundle))
+    assert f"{NAME} ({compression}): SHA-256 matches" in one.stderr
+
+
+def test_list_names_what_an_unknown_file_starts_with(box: Box) -> None:
+    write_raw(box.bundles, b"PK\x03\x04" + bytes(100))
+    r = box.run("--json", "bundles", "list")
+    assert r.code == 0
+    [ignored] = r.json["data"]["ignored"]
+    assert "not a bundle format asrctl knows: it starts with 50 4b 03 04" in ignored["reason"]
+    assert r.json["data"]["bundles"] == []
 
 
 def test_extract_into_an_existing_destination(box: Box) -> None:

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from asrctl.bundles.digest import Progress, mismatch_error, normalize_hex
 from asrctl.bundles.extract.fsops import make_staging, open_bundle, remove_tree, rename_noreplace
-from asrctl.bundles.extract.inflate import GzipInflater, IsalMember, ZlibMember, inflate_backend
+from asrctl.bundles.extract.inflate import inflater_for
 from asrctl.bundles.extract.limits import DEFAULT_LIMITS, Limits
 from asrctl.bundles.extract.tarstream import Op, TarParser
 from asrctl.bundles.extract.writer import Router, TreeWriter, Worker
+from asrctl.bundles.formats import EXPECTED, SNIFF_BYTES, describe, sniff
 from asrctl.errors import AsrctlError
 from asrctl.system.signals import shielded
 
@@ -45,6 +46,7 @@ class Extracted:
     sha256: str
     members: int
     bytes: int
+    format: str = ""  # gzip | lzma | xz | tar, from the file's first bytes
 
 
 def extract(
@@ -75,11 +77,15 @@ def extract(
     fd = open_bundle(bundle_path)
     try:
         size = os.fstat(fd).st_size
+        fmt = _format(fd, bundle_path)
         staging = make_staging(dest)
         try:
             what = "Verifying and unpacking" if expected else "Unpacking"
             with _progress(out, f"{what} {bundle_path.name}", size) as progress:
-                members, nbytes, digest = _Extraction(fd, staging, limits, progress.advance).run()
+                try:
+                    members, nbytes, digest = _Extraction(fd, staging, limits, progress.advance, fmt).run()
+                except AsrctlError as exc:
+                    raise _named(exc, bundle_path, fmt) from None
             if expected is not None and digest != expected:
                 raise mismatch_error(bundle_path, expected, digest)
             with shielded():  # a signal now is delivered once dest is whole
@@ -89,8 +95,36 @@ def extract(
             raise
     finally:
         os.close(fd)
-    LOG.info("unpacked %s into %s: %d members, %d bytes, sha256 %s", bundle_path, dest, members, nbytes, digest)
-    return Extracted(path=dest, sha256=digest, members=members, bytes=nbytes)
+    LOG.info(
+        "unpacked %s (%s) into %s: %d members, %d bytes, sha256 %s", bundle_path, fmt, dest, members, nbytes, digest
+    )
+    return Extracted(path=dest, sha256=digest, members=members, bytes=nbytes, format=fmt)
+
+
+def _format(fd: int, bundle_path: Path) -> str:
+    """gzip, lzma, xz or tar from the first bytes (the name says .tar.gz for all of them); anything else is
+    ``ASRCTL-E033`` naming the file and what it starts with, before any directory is made."""
+    head = os.pread(fd, SNIFF_BYTES, 0)
+    fmt = sniff(head)
+    if fmt is None:
+        raise AsrctlError(
+            "ASRCTL-E033",
+            f"{bundle_path.name}: not a bundle format asrctl knows: it starts with {describe(head)}; a Linux bundle "
+            f"is {EXPECTED}",
+            path=str(bundle_path),
+            head=head[:16].hex(),
+        )
+    return fmt
+
+
+def _named(exc: AsrctlError, bundle_path: Path, fmt: str) -> AsrctlError:
+    """A refusal from inside the stream, with the bundle's name (and format) in front."""
+    if exc.code not in ("ASRCTL-E032", "ASRCTL-E033"):
+        return exc
+    named = AsrctlError(exc.code, f"{bundle_path.name} ({fmt}): {exc.message}", exc.remedy, **exc.details)
+    named.details.setdefault("bundle", str(bundle_path))
+    named.details.setdefault("format", fmt)
+    return named
 
 
 class _Quiet:
@@ -110,12 +144,12 @@ def _progress(out: Output | None, description: str, total: int) -> Iterator[Prog
 class _Extraction:
     """One pass: read → (hash thread) + inflate → parse → route → writer threads."""
 
-    def __init__(self, fd: int, staging: Path, limits: Limits, advance: Callable[[int], None]) -> None:
+    def __init__(self, fd: int, staging: Path, limits: Limits, advance: Callable[[int], None], fmt: str) -> None:
         self.fd = fd
         self.staging = staging
         self.limits = limits
         self.advance = advance
-        self.backend = inflate_backend()
+        self.format = fmt
 
     def run(self) -> tuple[int, int, str]:
         sha = hashlib.sha256()
@@ -127,7 +161,7 @@ class _Extraction:
         ]
         route = Router(tree, len(writers))
         parser = TarParser(self.limits)
-        inflater = GzipInflater(IsalMember if self.backend == "isal" else ZlibMember)
+        inflater = inflater_for(self.format)
         workers: list[Worker[bytes] | Worker[list[Op]]] = [hasher, *writers]
         for w in workers:
             w.start()
@@ -156,5 +190,5 @@ class _Extraction:
         finally:
             for open_writer in (tree, *files):
                 open_writer.close_fds()
-        LOG.debug("inflated with %s, wrote with %d threads", self.backend, len(writers))
+        LOG.debug("inflated %s, wrote with %d threads", inflater.backend, len(writers))
         return parser.members, parser.total, sha.hexdigest()
