@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument(
         "--compression",
         choices=COMPRESSIONS,
-        help="how the tar is packed (default gzip; Microsoft's per tag: asrsim.bundle.default_compression); the "
-        "name says .tar.gz either way",
+        help="how the tar is packed (default: Microsoft's per tag, asrsim.bundle.default_compression); the name "
+        "says .tar.gz either way",
     )
     args = parser.parse_args(argv)
     try:

@@ -13,7 +13,7 @@ member list and order of Microsoft's UA bundle makefile, index 12130928631):
 
 Microsoft compresses per tag (``TAR_OPT``; whatever the name says, it ends in ``.tar.gz``): DEBIAN7-11 and the RPM
 families gzip, every other tag (Ubuntu, DEBIAN12) ``tar --lzma``, i.e. LZMA-alone — :func:`default_compression`.
-``compression`` chooses; the default is gzip until asrctl reads LZMA, then Microsoft's choice. The tools inside are the stdlib-only simulators under ``scripts/asrsim/payload`` (``bundle/`` the top
+``compression`` chooses; the default is Microsoft's choice. The tools inside are the stdlib-only simulators under ``scripts/asrsim/payload`` (``bundle/`` the top
 level, ``Vx/`` the payload); see docs/SIMULATORS.md. Output is deterministic: same arguments, same bytes (the
 default ``supported_kernels`` includes the kernel of the machine that builds it, see :func:`kernel_lines`).
 """
@@ -325,9 +325,7 @@ def build_bundle(
         raise ValueError(f"bad name version {name_version!r}")
     if pad_mb < 0:
         raise ValueError("pad_mb must be >= 0")
-    # Microsoft packs per tag (default_compression); until asrctl reads LZMA (the extract work, landing separately)
-    # the builder's default stays gzip, and then becomes default_compression(tag).
-    compression = compression or "gzip"
+    compression = compression or default_compression(tag)  # as Microsoft packs it: Ubuntu and DEBIAN12 LZMA
     if compression not in COMPRESSIONS:
         raise ValueError(f"bad compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
     out = Path(out_dir)

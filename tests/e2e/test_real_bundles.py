@@ -4,6 +4,7 @@ change, the vendor's exact argv, and the four packings Microsoft ships (docs/SIM
 from __future__ import annotations
 
 import json
+import lzma
 import signal
 import subprocess
 import sys
@@ -174,6 +175,8 @@ def test_the_residue_check_names_what_the_uninstaller_left(sandbox: Sandbox) -> 
 # The four packings Microsoft ships (index 12130928631, TAR_OPT): Ubuntu and DEBIAN12 tar --lzma (LZMA-alone), an
 # xz one as operators have met (MicrosoftDocs/azure-docs issue 36187), DEBIAN7-11 and the RPM families gzip.
 FORMATS = [
+    pytest.param("UBUNTU-22.04-64", "ubuntu-22.04", None, None, id="lzma-UBUNTU-22.04"),
+    pytest.param("UBUNTU-22.04-64", "ubuntu-22.04", None, "xz", id="xz-UBUNTU-22.04"),
     pytest.param("UBUNTU-22.04-64", "ubuntu-22.04", None, "gzip", id="gzip-UBUNTU-22.04"),
     pytest.param("DEBIAN10-64", "debian-10.13", None, None, id="gzip-DEBIAN10"),
     pytest.param("RHEL8-64", "rhel-8.10", RHEL8_KERNEL, None, id="gzip-RHEL8-rpm"),
@@ -228,11 +231,25 @@ def test_the_configurator_gets_the_endpoint_split(sandbox: Sandbox) -> None:
     assert configure[configure.index("-P") + 1] == str(sandbox.passphrase_file)
 
 
-@pytest.mark.parametrize("bad", ["zero-byte"])
+def _not_a_tar_inside(data: bytes) -> bytes:
+    return lzma.compress(data[-4096:], format=lzma.FORMAT_ALONE)  # LZMA outside, compressed bytes inside
+
+
+DAMAGE = {
+    "zero-byte": (None, lambda data: b"", "empty file"),
+    "truncated LZMA": ("lzma", lambda data: data[: len(data) * 2 // 3], "truncated: the LZMA data stops"),
+    "truncated xz": ("xz", lambda data: data[: len(data) * 2 // 3], "truncated: the xz data stops"),
+    "LZMA outside, not a tar inside": ("lzma", _not_a_tar_inside, "(lzma): not a tar archive"),
+}
+
+
+@pytest.mark.parametrize("bad", list(DAMAGE))
 def test_a_damaged_bundle_is_exit_5_named_and_leaves_nothing(sandbox: Sandbox, bad: str) -> None:
-    good = sandbox.bundle(OLD)  # SHA256SUMS names it: the copy went wrong after
-    good.write_bytes(b"")
+    compression, damage, words = DAMAGE[bad]
+    good = sandbox.bundle(OLD, compression=compression)  # SHA256SUMS names it: the copy went wrong after
+    good.write_bytes(damage(good.read_bytes()))
     r = sandbox.asrctl("--json", "install", "--bundle", str(good), "--no-register", "--cs-type", "CSLegacy")
     assert r.returncode == 5, r.stderr
     assert r.json["error"]["code"] == "ASRCTL-E033" and good.name in r.json["error"]["message"]
+    assert words in r.json["error"]["message"], r.json["error"]["message"]
     assert_nothing_changed(sandbox)
