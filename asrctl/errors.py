@@ -23,6 +23,8 @@ EXIT_VENDOR = 7
 EXIT_REGISTRATION = 8
 EXIT_DEGRADED = 9  # status --check: the agent works, with something to fix (lifecycle/health.py)
 EXIT_BROKEN = 10  # status --check: the agent does not protect this machine
+EXIT_KERNEL_UNSUPPORTED = 11  # kernel check: a kernel is not supported (docs/KERNELS.md)
+EXIT_KERNEL_UNKNOWN = 12  # kernel check: whether a kernel is supported cannot be told here
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
 EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
 
@@ -369,6 +371,80 @@ CATALOGUE = _catalogue(
         "the agent is broken",
         "This machine is not protected: fix the reasons named above (`asrctl status` shows them), e.g. "
         "`asrctl install`, `asrctl register` or `asrctl upgrade` again.",
+    ),
+    # Kernels and the filter driver (docs/KERNELS.md)
+    Spec(
+        "ASRCTL-E090",
+        EXIT_PRECONDITION,
+        "a kernel is not supported by this agent build",
+        "Boot (or keep booting) a kernel the bundle supports, or use a bundle whose supported_kernels lists it; "
+        "`asrctl kernel check` shows which builds support it. --skip-kernel-check overrides this (replication "
+        "will not work on that kernel).",
+    ),
+    Spec(
+        "ASRCTL-E091",
+        EXIT_KERNEL_UNSUPPORTED,
+        "kernel not supported",
+        "Boot a kernel one of the named builds supports, upgrade the agent to such a build, or install Microsoft's "
+        "driver package for it (`asrctl drivers install`).",
+    ),
+    Spec(
+        "ASRCTL-E092",
+        EXIT_KERNEL_UNKNOWN,
+        "kernel support unknown",
+        "Give the lists to check against: --lists DIR (a copy of Microsoft's SupportedKernels tree, `asrctl kernel "
+        "lists fetch`) or --bundle FILE; for RHEL/OL kernels without a rule the bundle's own checker decides.",
+    ),
+    Spec("ASRCTL-E093", EXIT_USAGE, "bad kernel version", "Give the kernel exactly as `uname -r` prints it.", "usage"),
+    Spec(
+        "ASRCTL-E094",
+        EXIT_BUNDLE_BAD,
+        "malformed kernel list",
+        "Copy the list again from Microsoft's repository or the bundle, byte for byte (LF line endings, one kernel "
+        "per line); do not edit it.",
+    ),
+    Spec(
+        "ASRCTL-E095",
+        EXIT_USAGE,
+        "no kernel lists there",
+        "Point --lists at a copy of Microsoft's MobilityAgent/<Scenario>/SupportedKernels tree (or one scenario of "
+        "it); `asrctl kernel lists fetch URL` makes one.",
+        "usage",
+    ),
+    Spec(
+        "ASRCTL-E096",
+        EXIT_BUNDLE_BAD,
+        "not a driver package",
+        "Use Microsoft's DriversPackage_<KEY>.tar.gz as downloaded (or its unpacked Drivers/ directory), with its "
+        "name, or name its agent build with --build.",
+    ),
+    Spec(
+        "ASRCTL-E097",
+        EXIT_NO_BUNDLE,
+        "driver package for another platform",
+        "Use the DriversPackage_<KEY> for this host's OS (`asrctl detect` shows the tag; docs/KERNELS.md maps tags "
+        "to keys).",
+    ),
+    Spec(
+        "ASRCTL-E098",
+        EXIT_PRECONDITION,
+        "the driver package needs a newer agent",
+        "Upgrade the Mobility Service to the package's build first (`asrctl upgrade`), then install the package; "
+        "Microsoft's packages work only with the agent build they were made for or a later one.",
+    ),
+    Spec(
+        "ASRCTL-E099",
+        EXIT_PRECONDITION,
+        "no driver for this kernel in the package",
+        "Get the driver package that supports this kernel (`asrctl kernel check --kernel K --lists DIR` shows the "
+        "builds), or boot a kernel the package has a driver for.",
+    ),
+    Spec(
+        "ASRCTL-E100",
+        EXIT_VENDOR,
+        "the filter driver did not load",
+        "Read the output named above and `dmesg`; on Secure Boot machines the driver must be signed. The previous "
+        "driver was put back and the agent restarted.",
     ),
     # Registration / connectivity
     Spec(
