@@ -37,6 +37,8 @@ COMMANDS = {
     "doctor": "asrctl.commands.support:doctor",
     "vm-agent": "asrctl.commands.vmagent:vm_agent",
     "logs": "asrctl.commands.support:logs",
+    "kernel": "asrctl.commands.kernel:kernel",
+    "drivers": "asrctl.commands.drivers:drivers",
     "completion": "asrctl.commands.completion:completion",
 }
 

@@ -446,6 +446,13 @@ CATALOGUE = _catalogue(
         "Read the output named above and `dmesg`; on Secure Boot machines the driver must be signed. The previous "
         "driver was put back and the agent restarted.",
     ),
+    Spec(
+        "ASRCTL-E101",
+        EXIT_VENDOR,
+        "the driver could not be installed",
+        "Read the failed step's output above; every step before it was undone (the previous driver file back, the "
+        "agent started). Fix the cause and run `asrctl drivers install` again.",
+    ),
     # Registration / connectivity
     Spec(
         "ASRCTL-E080",

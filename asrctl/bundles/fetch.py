@@ -95,7 +95,40 @@ def fetch_bundle(
     backoff: float = 1.0,
 ) -> Fetched:
     """Download ``url`` into ``to_dir`` (see the module docstring) and say what happened."""
-    filename = bundle_filename(url)
+    return fetch_file(
+        url,
+        to_dir,
+        filename=bundle_filename(url),
+        sha256=sha256,
+        ca_bundle=ca_bundle,
+        out=out,
+        retries=retries,
+        timeout=timeout,
+        require_digest=require_digest,
+        backoff=backoff,
+    )
+
+
+def fetch_file(
+    url: str,
+    to_dir: Path,
+    *,
+    filename: str,
+    sha256: str | None,
+    ca_bundle: str | None,
+    out: Output | None,
+    retries: int = 5,
+    timeout: float = 30.0,
+    require_digest: bool = False,
+    backoff: float = 1.0,
+    magic: tuple[bytes, ...] | None = None,
+    local_sums: bool = True,
+) -> Fetched:
+    """The same for any file the caller named (``kernel lists fetch``: an archive of the kernel lists): resumed,
+    verified against ``--sha256`` or a SHA256SUMS line, renamed into ``to_dir`` whole. ``magic``: the accepted
+    first bytes (default: a bundle's, by its extension). ``local_sums=False``: neither read nor write ``to_dir``'s
+    SHA256SUMS (a file whose name stays while its content changes, such as the kernel lists' archive, would
+    otherwise be held to its first digest forever)."""
     expected = normalize_hex(sha256) if sha256 else None
     scheme = urlsplit(url).scheme.lower()
     if scheme == "http" and expected is None:
@@ -119,7 +152,7 @@ def fetch_bundle(
     with dl:
         source = SOURCE_OPTION
         if expected is None:
-            expected, source = _expected_from_sums(dl, url, filename, to_dir)
+            expected, source = _expected_from_sums(dl, url, filename, to_dir if local_sums else None)
         if expected is None and require_digest:
             raise AsrctlError(
                 "ASRCTL-E031",
@@ -134,14 +167,14 @@ def fetch_bundle(
 
         resumed_from = part.stat().st_size if part.exists() else 0
         downloaded = dl.download(part, validator_file)
-        _check_magic(part, validator_file, filename, url)
+        _check_magic(part, validator_file, filename, url, magic)
         actual = _hash(part, out)
         if expected is not None and actual != expected and resumed_from:
             # The kept part may come from another copy of the file: fetch it whole once before failing.
             LOG.info("digest mismatch after resuming %s from byte %d; downloading it whole", filename, resumed_from)
             _discard(part, validator_file)
             downloaded += dl.download(part, validator_file)
-            _check_magic(part, validator_file, filename, url)
+            _check_magic(part, validator_file, filename, url, magic)
             actual = _hash(part, out)
             resumed_from = 0
         if expected is not None and actual != expected:
@@ -153,7 +186,7 @@ def fetch_bundle(
     _fsync_dir(to_dir)
     with contextlib.suppress(FileNotFoundError):
         validator_file.unlink()
-    if expected is not None and source != SOURCE_LOCAL:
+    if expected is not None and source != SOURCE_LOCAL and local_sums:
         try:
             add_sum(to_dir, filename, actual)
         except AsrctlError as exc:  # the download is good and in place; only the bookkeeping failed
@@ -209,12 +242,17 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _check_magic(part: Path, validator_file: Path, filename: str, url: str) -> None:
+def _check_magic(
+    part: Path, validator_file: Path, filename: str, url: str, magic: tuple[bytes, ...] | None = None
+) -> None:
     """A captive portal or a misconfigured mirror answers 200 with an HTML page; say so plainly. A Linux bundle
-    may be gzip, LZMA, xz or tar whatever its name says (asrctl.bundles.formats)."""
+    may be gzip, LZMA, xz or tar whatever its name says (asrctl.bundles.formats); ``magic`` narrows what is
+    accepted (a kernel lists archive is gzip)."""
     with open(part, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
-    if filename.lower().endswith(".exe"):
+    if magic is not None:
+        ok = head.startswith(magic)
+    elif filename.lower().endswith(".exe"):
         ok = head.startswith(EXE_MAGIC)
     else:
         ok = sniff(head) is not None
@@ -223,12 +261,13 @@ def _check_magic(part: Path, validator_file: Path, filename: str, url: str) -> N
         shown = head[:40].decode("latin-1").strip()
         raise AsrctlError(
             "ASRCTL-E036",
-            f"{url}: the server sent something that is not a bundle (it starts with {shown!r})",
+            f"{url}: the server sent something that is not a {'bundle' if magic is None else filename} (it starts "
+            f"with {shown!r})",
             url=url,
         )
 
 
-def _expected_from_sums(dl: _Downloader, url: str, filename: str, to_dir: Path) -> tuple[str | None, str]:
+def _expected_from_sums(dl: _Downloader, url: str, filename: str, to_dir: Path | None) -> tuple[str | None, str]:
     parts = urlsplit(url)
     sums_url = urlunsplit((parts.scheme, parts.netloc, parts.path.rsplit("/", 1)[0] + "/" + SUMS_NAME, "", ""))
     text = dl.small_text(sums_url)
@@ -236,6 +275,8 @@ def _expected_from_sums(dl: _Downloader, url: str, filename: str, to_dir: Path) 
         listed = parse_sums(text, sums_url).get(filename)
         if listed is not None:
             return listed, SOURCE_MIRROR
+    if to_dir is None:
+        return None, f"no --sha256, and no {SUMS_NAME} line for it on the mirror"
     local = to_dir / SUMS_NAME
     if local.exists():
         listed = read_sums(local).get(filename)

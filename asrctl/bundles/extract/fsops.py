@@ -20,6 +20,7 @@ from asrctl.system.signals import shielded
 LOG = logging.getLogger("asrctl.extract")
 
 _RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 _Renameat2 = Callable[[int, bytes, int, bytes, int], int]
 _renameat2: _Renameat2 | None = None
@@ -93,6 +94,20 @@ def rename_noreplace(src: Path, dst: Path) -> None:
     if os.path.lexists(dst):
         raise AsrctlError("ASRCTL-E037", f"{dst} already exists", path=str(dst))
     os.rename(src, dst)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (renameat2 RENAME_EXCHANGE): a reader sees the old tree or the new one,
+    never neither. False where the kernel or file system cannot (the caller then renames twice)."""
+    func = _load_renameat2()
+    if func is None:
+        return False
+    if func(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def remove_tree(path: Path) -> None:
