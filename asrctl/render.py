@@ -68,6 +68,7 @@ def status(app: App, result: Result) -> None:
             ("Registered", ("yes, with " + str(agent["cs_endpoint"])) if agent["registered"] else "no"),
             ("Services", services),
             ("Health", _health(result.data.get("health"))),
+            ("Filter driver", _driver(result.data.get("driver"))),
             ("Azure VM agent", _vm_agent(result.data.get("vm_agent"))),
             ("Newer bundle", f"{newer['version']} ({newer['path']})" if newer else "none found"),
             ("Last asrctl run", f"{last['command']}: {last['status']} ({last['started']})" if last else None),
@@ -81,6 +82,26 @@ def _health(health: dict[str, Any] | None) -> str | None:
         return None
     reasons = [r["message"] for r in health["reasons"]]
     return health["status"] + (": " + "; ".join(reasons) if reasons else "")
+
+
+def _driver(driver: dict[str, Any] | None) -> str | None:
+    if not driver or "loaded" not in driver:
+        return None
+    if driver["loaded"] is None:
+        return "unknown (/proc/modules cannot be read)"
+    kernel = driver.get("kernel") or {}
+    support = f"kernel {kernel.get('running')}: {kernel.get('supported')}"
+    if kernel.get("next_boot") and kernel.get("next_boot") != kernel.get("running"):
+        support += f"; next boot {kernel['next_boot']}: {kernel.get('next_boot_supported')}"
+    if not driver["loaded"]:
+        return f"involflt not loaded ({support})"
+    state = "loaded" + (f", {driver['version']}" if driver.get("version") else "")
+    state += (
+        ", /dev/involflt present" if driver.get("device") and not driver.get("device_problem") else ", no /dev/involflt"
+    )
+    if driver.get("faulty"):
+        state += ", a KNOWN-FAULTY build"
+    return f"involflt {state} ({support})"
 
 
 def vm_agent(app: App, result: Result) -> None:

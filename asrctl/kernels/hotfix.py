@@ -37,7 +37,7 @@ from asrctl.errors import AsrctlError
 from asrctl.kernels import choice, host, procfs
 from asrctl.kernels.package import Package
 from asrctl.output import Result
-from asrctl.plan import Plan, Step
+from asrctl.plan import Plan, Session, Step
 from asrctl.system import rootfs
 from asrctl.system.runner import Completed, TimedOut
 
@@ -477,7 +477,17 @@ class Request:
 
 
 def install(app: App, backend: AgentBackend, tag: str, req: Request, confirm: Callable[[str], bool]) -> Result:
-    """Preconditions (agent, package, build, kernels, the loaded driver) → plan → confirmation → apply → result."""
+    """Under the host lock (decide under it: the driver's state and the agent are read there): preconditions
+    (agent, package, build, kernels, the loaded driver) → plan → confirmation → apply → result."""
+    from asrctl.plan import hold
+
+    with hold(app.paths.state_dir, app.command, app.out, dry_run=req.dry_run) as session:
+        return _install(app, backend, tag, req, confirm, session)
+
+
+def _install(
+    app: App, backend: AgentBackend, tag: str, req: Request, confirm: Callable[[str], bool], session: Session
+) -> Result:
     import tempfile
     import uuid
 
@@ -560,7 +570,7 @@ def install(app: App, backend: AgentBackend, tag: str, req: Request, confirm: Ca
             app.out.info("Nothing was changed.")
             result.data["declined"] = True
             return result
-        applied = apply(plan, app.out, app.paths.state_dir)
+        applied = apply(plan, app.out, session)
     finally:
         remove(staging)
     after = (

@@ -51,7 +51,13 @@ def status(app: App) -> Result:
     from asrctl.agent import vmagent
 
     result.data["vm_agent"] = vmagent.status(app, backend).as_json()
-    facts = health_facts(app, state, last, backend.pending_reboot())
+    driver: tuple[health.Reason, ...] = ()
+    if app.facts.os_family == "linux":
+        from asrctl.kernels.report import driver_report
+
+        result.data["driver"], found = driver_report(app.paths, backend.runner, agent, plat.os_tag, app.facts.kernel)
+        driver = tuple(health.Reason(rid, severity, message) for rid, severity, message in found)
+    facts = health_facts(app, state, last, backend.pending_reboot(), driver)
     verdict = health.verdict(facts)
     result.data["health"] = verdict.as_json()
     for reason in verdict.reasons:
@@ -60,8 +66,15 @@ def status(app: App) -> Result:
     return result
 
 
-def health_facts(app: App, state: HostState, last: dict[str, Any] | None, pending_reboot: str | None) -> health.Facts:
-    """Gather what health is judged from: the agent's state, what asrctl recorded and left, the lock."""
+def health_facts(
+    app: App,
+    state: HostState,
+    last: dict[str, Any] | None,
+    pending_reboot: str | None,
+    driver: tuple[health.Reason, ...] = (),
+) -> health.Facts:
+    """Gather what health is judged from: the agent's state, what asrctl recorded and left, the lock, and the filter
+    driver's reasons (asrctl/kernels/verdict.py)."""
     from asrctl.system.lock import HostLock, pid_alive
 
     state_dir = app.paths.state_dir
@@ -79,6 +92,7 @@ def health_facts(app: App, state: HostState, last: dict[str, Any] | None, pendin
         leftovers=leftovers,
         busy=busy,
         pending_reboot=pending_reboot,
+        driver=driver,
     )
 
 
