@@ -59,7 +59,9 @@ class Answer:
 
 def judge_subject(kernel: str, subject: Subject) -> dict[str, Any]:
     out: dict[str, Any] = {"label": subject.label, "version": subject.version, "list": subject.source or None}
-    if subject.listed is None and rules.uses_list(subject.tag):
+    # A bundle without supported_kernels supports nothing (Microsoft's checker); an installed agent whose list is
+    # not on this host is unknown.
+    if subject.listed is None and rules.uses_list(subject.tag) and subject.kind != BUNDLE:
         out.update(status=rules.UNKNOWN, how="no-list", why=f"the list of {subject.label} is not available here")
         return out
     verdict = rules.judge(kernel, subject.tag, subject.listed, installer=subject.installer)

@@ -211,3 +211,66 @@ def test_a_dir_pointing_at_one_scenario(roots, capsys, layout: str, scenario: st
 def test_not_a_tree_is_exit_2(roots, capsys, tmp_path: Path) -> None:
     code, doc = check(roots["ubuntu-22.04"], capsys, "--kernel", "5.15.0-25-generic", "--lists", str(tmp_path))
     assert code == 2 and doc["error"]["code"] == "ASRCTL-E095"
+
+
+def _bundle(directory: Path, kernels_text: bytes, version: str = "9.66.7567.1") -> Path:
+    """A minimal Linux bundle holding a supported_kernels (its name as Microsoft's; no tool inside runs)."""
+    import io
+    import tarfile
+
+    path = directory / f"Microsoft-ASR_UA_{version}_UBUNTU-22.04-64_GA_20Sep2025_release.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in ((".vx_version", f"VERSION={version}\n".encode()), ("supported_kernels", kernels_text)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_bundle_is_judged_as_microsofts_installer_reads_its_list(roots, capsys, tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))  # where the bundle is unpacked to read its list
+    bundle = _bundle(tmp_path, b"5.15.0-1090-azure\n5.15.0-1103-azure")  # the last line has no final newline
+    root = roots["ubuntu-22.04"]
+    code, doc = check(root, capsys, "--bundle", str(bundle), "--kernel", "5.15.0-1090-azure", "--lists", str(LISTS))
+    assert code == 0 and doc["data"]["kernels"][0]["decided_by"] == "bundle"
+    code, doc = check(root, capsys, "--bundle", str(bundle), "--kernel", "5.15.0-1103-azure", "--lists", str(LISTS))
+    answer = doc["data"]["kernels"][0]
+    assert code == 11 and answer["decided_by"] == "bundle" and "never reads that line" in answer["why"]
+    assert "9.66.7722.1 (AzureToAzure)" in doc["error"]["message"]  # the builds that do support it
+    assert list(private.iterdir()) == []  # the private unpack is gone
+
+
+def test_the_installed_agents_own_list_decides(capsys, tmp_path: Path) -> None:
+    root = tmp_path / "sles"
+    shutil.copytree(DISTROS / "sles-15-sp6", root, symlinks=True)
+    vx = root / "usr/local/ASR/Vx"
+    (vx / "bin/drivers").mkdir(parents=True)
+    (root / "usr/local/.vx_version").write_text(f"VERSION=9.66.7567.1\nINSTALLATION_DIR={vx}\n")
+    (vx / "bin/drivers/supported_kernels").write_text("6.4.0-150700.20.15-azure:7\n")
+    code, doc = check(root, capsys, "--kernel", "6.4.0-150700.20.15-azure", "--kernel", "6.4.0-150700.20.16-azure")
+    assert code == 11
+    by = {a["kernel"]: a for a in doc["data"]["kernels"]}
+    assert by["6.4.0-150700.20.15-azure"]["status"] == "supported"
+    assert by["6.4.0-150700.20.16-azure"]["decided_by"] == "installed"
+    assert doc["data"]["agent"]["list"].endswith("bin/drivers/supported_kernels")
+
+
+def test_running_and_next_boot_kernels_by_default(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asrsim.drivers import prepare_kernel
+
+    root = tmp_path / "ub"
+    shutil.copytree(DISTROS / "ubuntu-22.04", root, symlinks=True)
+    monkeypatch.setenv("ASRCTL_KERNEL", "5.15.0-1090-azure")
+    prepare_kernel(root, "5.15.0-1090-azure")
+    prepare_kernel(root, "5.15.0-1103-azure")
+    code, doc = check(root, capsys, "--lists", str(LISTS), "--scenario", A2A)
+    assert code == 0
+    assert [(a["kernel"], a["roles"]) for a in doc["data"]["kernels"]] == [
+        ("5.15.0-1090-azure", ["running"]),
+        ("5.15.0-1103-azure", ["next_boot"]),
+    ]
+    assert doc["data"]["next_boot"]["source"] == "the newest installed kernel"

@@ -27,9 +27,13 @@ def test_wheel_installs_into_a_fresh_venv_and_detects(tmp_path: Path) -> None:
     import zipfile
 
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"asrctl/platforms/linux.toml", "asrctl/platforms/windows.toml", "asrctl/platforms/vmagent.toml"} <= set(
-        names
-    )
+    assert {
+        "asrctl/platforms/linux.toml",
+        "asrctl/platforms/windows.toml",
+        "asrctl/platforms/vmagent.toml",
+        "asrctl/platforms/kernels.toml",
+        "asrctl/platforms/drivers.toml",
+    } <= set(names)
     # setup.cfg lists the packages by name: a new subpackage missing from that list is missing from the wheel.
     sources = {p.relative_to(REPO).as_posix() for p in (REPO / "asrctl").rglob("*.py")}
     assert sources - set(names) == set()
