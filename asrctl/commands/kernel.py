@@ -24,7 +24,8 @@ lists_option = setting(
     "lists_dir",
     metavar="DIR",
     help="A copy of Microsoft's SupportedKernels tree (MobilityAgent/<Scenario>/SupportedKernels/<build>/"
-    "<TAG>_supported_kernels.txt, or one scenario of it): which agent builds support each kernel.",
+    "<TAG>_supported_kernels.txt, or one scenario of it): which agent builds support each kernel. Default: the "
+    "tree `kernel lists fetch` put in <root>/var/lib/asrctl/supported-kernels, if any.",
 )
 
 
@@ -109,6 +110,9 @@ def kernel_check(
             wanted.append((nxt.kernel, ["next_boot"]))
         else:
             result.warnings.append(f"the kernel that boots next is unknown: {nxt.detail}")
+    from asrctl.kernels.tree import default_lists
+
+    lists_dir = default_lists(app.paths, lists_dir)
     tree = open_tree(lists_dir, scenario) if lists_dir else None
     subject = sources.bundle_subject(app, bundle) if bundle is not None else None
     installed = None
@@ -240,7 +244,9 @@ def kernel_lists_fetch(
     from asrctl.kernels.fetchlists import fetch_lists
 
     app = begin(ctx)
-    target = to_dir or app.paths.host("/var/lib/asrctl/supported-kernels")
+    from asrctl.kernels.tree import FETCHED
+
+    target = to_dir or app.paths.host(FETCHED)
     got = fetch_lists(
         url,
         target,

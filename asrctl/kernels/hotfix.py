@@ -521,7 +521,10 @@ def _install(
                     " or ".join(f"DriversPackage_{k}" for k in keys) if keys else "a package Microsoft does not publish"
                 ),
             )
-        tree = open_tree(req.lists) if req.lists else None
+        from asrctl.kernels.tree import default_lists
+
+        lists = default_lists(app.paths, req.lists)
+        tree = open_tree(lists) if lists else None
         settle_build(package, req.build, tree, tag)
         assert package.build is not None
         order = release_order(package.build, agent.version)

@@ -141,6 +141,17 @@ def _locate(paths: Paths, directory: Path, scenario: str | None) -> dict[str, st
     return found
 
 
+FETCHED = "/var/lib/asrctl/supported-kernels"  # where `kernel lists fetch` puts the tree by default
+
+
+def default_lists(paths: Paths, given: str | None) -> str | None:
+    """``--lists`` as given, else the tree ``kernel lists fetch`` put under the root, when there is one."""
+    if given:
+        return given
+    fetched = paths.host(FETCHED)
+    return str(fetched) if fetched.is_dir() and any(fetched.iterdir()) else None
+
+
 def open_tree(directory: str | Path, scenario: str | None = None) -> Tree:
     """Index the tree's lists (names only; each list is read when first needed)."""
     directory = Path(directory)

@@ -128,25 +128,22 @@ def test_fetch_verify_replace_whole(mirror, tmp_path: Path, capsys) -> None:
     assert data["lists"] == 17 and "AzureToAzure/9.66.7789.1" in data["builds"]
     assert "SLES15-64" in data["tags"]
     assert (target / "MobilityAgent/AzureToAzure/SupportedKernels/9.66.7789.1").is_dir()
-    # The fetched tree answers `kernel check` (here for a planning question on another tag).
+    # The fetched tree is where `kernel check` looks without --lists (here a planning question on another tag).
     capsys.readouterr()
-    assert (
-        run(
-            [
-                "--root",
-                str(root),
-                "kernel",
-                "check",
-                "--tag",
-                "UBUNTU-22.04-64",
-                "--kernel",
-                "5.15.0-1103-azure",
-                "--lists",
-                str(target),
-            ]
-        )
-        == 0
-    )
+    argv = [
+        "--json",
+        "--root",
+        str(root),
+        "kernel",
+        "check",
+        "--tag",
+        "UBUNTU-22.04-64",
+        "--kernel",
+        "5.15.0-1103-azure",
+    ]
+    assert run(argv) == 0
+    answer = json.loads(capsys.readouterr().out)["data"]["kernels"][0]
+    assert answer["decided_by"] == "lists" and answer["lists"]["directory"] == str(target)
 
     code, doc = fetch(root, url, ca_file, capsys)  # the same archive again: nothing to do
     assert code == 0 and doc["changed"] is False
