@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from asrctl.commands.common import begin, confirm_on_terminal, examples
-from asrctl.commands.kernel import lists_option
-from asrctl.commands.options import digest_options, dry_run_option, yes_option
+from asrctl.commands.options import digest_options, dry_run_option, lists_option, yes_option
 from asrctl.errors import AsrctlError
 from asrctl.output import Result
 

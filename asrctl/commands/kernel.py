@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from asrctl.commands.common import begin, examples
-from asrctl.commands.options import sha256_option
+from asrctl.commands.options import lists_option, sha256_option
 from asrctl.commands.settings import setting
 from asrctl.errors import AsrctlError, Reported
 from asrctl.output import Result
@@ -18,15 +18,6 @@ if TYPE_CHECKING:
     from asrctl.kernels.check import Answer
 
 SCENARIOS = ("AzureToAzure", "OnPremiseToAzure")
-
-lists_option = setting(
-    "--lists",
-    "lists_dir",
-    metavar="DIR",
-    help="A copy of Microsoft's SupportedKernels tree (MobilityAgent/<Scenario>/SupportedKernels/<build>/"
-    "<TAG>_supported_kernels.txt, or one scenario of it): which agent builds support each kernel. Default: the "
-    "tree `kernel lists fetch` put in <root>/var/lib/asrctl/supported-kernels, if any.",
-)
 
 
 @click.group(

@@ -14,6 +14,7 @@ from asrctl.commands.options import (
     cs_fingerprint_option,
     digest_options,
     dry_run_option,
+    lists_option,
     ps_port_option,
     yes_option,
 )
@@ -37,6 +38,14 @@ def _stack(*decorators: Decorator) -> Decorator:
 
 no_vm_agent_option = setting(
     "--no-vm-agent", is_flag=True, help="Leave the Azure VM agent alone (install/upgrade do not install it)."
+)
+# Not in the config file: it weakens a check, so it is asked for per run (and it is loud: stderr, JSON, the log).
+skip_kernel_check_option = setting(
+    "--skip-kernel-check",
+    is_flag=True,
+    config=False,
+    help="Go on when the running or next-boot kernel is not in the bundle's supported_kernels (a loud warning; "
+    "Microsoft's own checker still runs).",
 )
 
 bundle_options = _stack(
@@ -140,6 +149,8 @@ def _bundle(kw: dict[str, Any]) -> BundleChoice:
     help="Install location (default /usr/local/ASR on Linux).",
 )
 @no_vm_agent_option
+@skip_kernel_check_option
+@lists_option
 @dry_run_option
 @yes_option
 @click.pass_context
@@ -162,6 +173,8 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
             timeout=kw["timeout"],  # the CS type: the lifecycle takes it from the registration inputs
         ),
         vm_agent=not kw["no_vm_agent"],
+        skip_kernel_check=kw["skip_kernel_check"],
+        kernel_lists=kw["lists_dir"],
     )
     return verb.install(app, req, os.environ)
 
@@ -183,6 +196,8 @@ def install(ctx: click.Context, dry_run: bool, yes: bool, **kw: Any) -> Result:
     "registration options when it is registered, so a failure can be undone).",
 )
 @no_vm_agent_option
+@skip_kernel_check_option
+@lists_option
 @dry_run_option
 @yes_option
 @click.pass_context
@@ -208,6 +223,8 @@ def upgrade(ctx: click.Context, dry_run: bool, yes: bool, allow_downgrade: bool,
         allow_downgrade=allow_downgrade,
         options=InstallOptions(timeout=kw["timeout"]),
         vm_agent=not kw["no_vm_agent"],
+        skip_kernel_check=kw["skip_kernel_check"],
+        kernel_lists=kw["lists_dir"],
     )
     return verb.upgrade(app, req, os.environ)
 

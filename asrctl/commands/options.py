@@ -88,3 +88,14 @@ ps_port_option = setting(
     show_default=True,
     help="Process server data port to check.",
 )
+
+
+# A copy of Microsoft's SupportedKernels tree (docs/KERNELS.md): kernel check, drivers install, install, upgrade.
+lists_option = setting(
+    "--lists",
+    "lists_dir",
+    metavar="DIR",
+    help="A copy of Microsoft's SupportedKernels tree (MobilityAgent/<Scenario>/SupportedKernels/<build>/"
+    "<TAG>_supported_kernels.txt, or one scenario of it): which agent builds support each kernel. Default: the "
+    "tree `kernel lists fetch` put in <root>/var/lib/asrctl/supported-kernels, if any.",
+)

@@ -166,26 +166,27 @@ def check(
     answers = []
     for kernel, roles in kernels:
         ans = Answer(kernel, roles, tag)
-        candidates: set[str] = set()
+        # The nearest kernels are those of the source that decided: the bundle's, the installed build's, the tree's.
+        candidates: dict[str, set[str]] = {}
         decided = False
         if bundle is not None:
             part = judge_subject(kernel, bundle)
             ans.parts[BUNDLE] = part
             ans.status, ans.decided_by, ans.why, decided = part["status"], BUNDLE, part["why"], True
-            candidates.update(bundle.listed.kernels() if bundle.listed else [])
+            candidates[BUNDLE] = set(bundle.listed.kernels() if bundle.listed else [])
         if installed is not None:
             part = judge_subject(kernel, installed)
             ans.parts[INSTALLED] = part
             if not decided and part["status"] != rules.UNKNOWN:
                 ans.status, ans.decided_by, ans.why, decided = part["status"], INSTALLED, part["why"], True
-            candidates.update(installed.listed.kernels() if installed.listed else [])
+            candidates[INSTALLED] = set(installed.listed.kernels() if installed.listed else [])
         if tree is not None:
             part = judge_tree(kernel, tag, tree)
             ans.parts[LISTS] = part
             if not decided:
                 ans.status, ans.decided_by, ans.why, decided = part["status"], LISTS, part["why"], True
             if rules.uses_list(tag):
-                candidates.update(_tree_kernels(tree, tag))
+                candidates[LISTS] = _tree_kernels(tree, tag)
         if not decided:
             if rules.uses_list(tag):
                 ans.why = "no list to check against: give --lists DIR or --bundle FILE"
@@ -193,7 +194,7 @@ def check(
                 verdict = rules.judge(kernel, tag, None)
                 ans.status, ans.decided_by, ans.why = verdict.status, RULES, verdict.why
         if ans.status != rules.SUPPORTED:
-            ans.nearest = kver.nearest(kernel, candidates)
+            ans.nearest = kver.nearest(kernel, candidates.get(ans.decided_by) or set().union(*candidates.values()))
         answers.append(ans)
     return answers
 

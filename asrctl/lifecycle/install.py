@@ -20,7 +20,7 @@ from asrctl.agent.base import AgentBackend
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle
 from asrctl.errors import AsrctlError
-from asrctl.lifecycle import postchecks, prereq
+from asrctl.lifecycle import kernelcheck, postchecks, prereq
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import (
     check_disk,
@@ -150,6 +150,8 @@ def _decide(
         plan.add(Step("remove-partial", "Remove the agent a killed install left half-done", remove_partial))
     staged = stage(app, backend, bundle, digest, run_id, plan)
     options = replace(options, run_dir=with_run_dir(app, run_id, plan))
+    kernel_check, keep_list = kernelcheck.kernel_step(app, backend, bundle, tag, staged, result, req)
+    plan.extend(kernel_check)  # the running and next-boot kernels against the bundle's own list, before any change
     plan.extend(prereq.steps(app, backend, staged, options))  # Microsoft's checks, before any change
     plan.extend(fresh_install_steps(backend, bundle, backend.install_steps(staged, options, False, None)))
     if prepared is not None:
@@ -158,6 +160,7 @@ def _decide(
         plan.add(backend.config_input_step(install_dir))
     vm_agent(app, backend, bundle, plan, req.vm_agent)
     plan.add(postchecks.after_install(backend, bundle, prepared is not None))
+    plan.extend(keep_list)
     if req.dry_run:
         return dry_run(plan, app.out, result)
     reached = _installed(bundle, prepared)

@@ -39,3 +39,5 @@ class Request:
     options: InstallOptions = field(default_factory=InstallOptions)
     allow_downgrade: bool = False
     vm_agent: bool = True  # --no-vm-agent: install/upgrade leave the Azure VM agent alone
+    skip_kernel_check: bool = False  # --skip-kernel-check: a kernel refusal becomes a loud warning
+    kernel_lists: str | None = None  # --lists DIR: which builds support a refused kernel

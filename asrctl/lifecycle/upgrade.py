@@ -18,7 +18,7 @@ from asrctl.agent.base import AgentBackend, InstalledAgent, InstallOptions
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, resolve_dirs, scan
 from asrctl.errors import AsrctlError
-from asrctl.lifecycle import postchecks, prereq
+from asrctl.lifecycle import kernelcheck, postchecks, prereq
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import check_disk, choose_bundle, digest_for, require_privileges, require_supported
 from asrctl.lifecycle.registration import (
@@ -120,6 +120,8 @@ def _decide(
     )
     staged = stage(app, backend, bundle, digest, run_id, plan)
     options = replace(options, run_dir=with_run_dir(app, run_id, plan))
+    kernel_check, keep_list = kernelcheck.kernel_step(app, backend, bundle, tag, staged, result, req)
+    plan.extend(kernel_check)  # the running and next-boot kernels against the bundle's own list, before any change
     plan.extend(prereq.steps(app, backend, staged, options))  # Microsoft's checks, before any change
     if rollback is not None:
         assert downgrade
@@ -158,6 +160,7 @@ def _decide(
         if downgrade
         else postchecks.after_upgrade(backend, bundle, current)
     )
+    plan.extend(keep_list)
     if req.dry_run:
         return dry_run(plan, app.out, result)
     reached = _upgraded(bundle, current, prepared)

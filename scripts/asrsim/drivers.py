@@ -13,7 +13,6 @@ From Python::
 
     build_package(out_dir, "UBUNTU22", ["5.15.0-1103-azure"], version="9.66.7643.1")
     prepare_kernel(root, "5.15.0-1103-azure")        # /lib/modules/<k>/kernel/drivers/char + /boot/vmlinuz-<k>
-    install_agent_tools(vx_dir)                      # <Vx>/bin/inm_dmit, <Vx>/scripts/initrd/install.sh
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
-import shutil
 import sys
 import tarfile
 from collections.abc import Iterable, Sequence
@@ -29,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 KERNELTOOLS_BIN = HERE / "kerneltools" / "bin"
-AGENT_TOOLS = HERE / "kerneltools" / "agent"
+PAYLOAD_VX = HERE / "payload" / "Vx"  # the agent's own tools: bin/inm_dmit, scripts/initrd/install.sh
 HEADER = b"\x7fELF simulated involflt driver"
 MTIME = 1_760_000_000  # a fixed date: the same arguments give the same bytes
 SLES_KEYS = ("SLES15",)
@@ -124,15 +122,6 @@ def prepare_kernel(root: Path, kernel: str, vmlinuz: bool = True) -> Path:
         (Path(root) / "boot").mkdir(parents=True, exist_ok=True)
         (Path(root) / "boot" / f"vmlinuz-{kernel}").write_bytes(b"simulated kernel image\n")
     return char
-
-
-def install_agent_tools(vx_dir: Path) -> None:
-    """The agent's driver tools, where the real agent has them: <Vx>/bin/inm_dmit, <Vx>/scripts/initrd/install.sh."""
-    vx_dir = Path(vx_dir)
-    (vx_dir / "bin").mkdir(parents=True, exist_ok=True)
-    (vx_dir / "scripts/initrd").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(AGENT_TOOLS / "inm_dmit", vx_dir / "bin/inm_dmit")
-    shutil.copy2(AGENT_TOOLS / "initrd-install.sh", vx_dir / "scripts/initrd/install.sh")
 
 
 def load_driver(root: Path, kernel: str, version: str, *, major: int = 240, protected: int = 0) -> None:

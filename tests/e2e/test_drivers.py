@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 from asrsim.bundle import build_bundle
-from asrsim.drivers import KERNELTOOLS_BIN, build_package, install_agent_tools, load_driver, prepare_kernel, unpacked
+from asrsim.drivers import KERNELTOOLS_BIN, build_package, load_driver, prepare_kernel, unpacked
 
 from asrctl.cli import run
 
@@ -112,17 +112,20 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     shutil.copytree(REPO / "tests/fixtures/distros/ubuntu-22.04", root, symlinks=True)
     (root / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
     bundles = base / "bundles"
-    build_bundle(AGENT, "UBUNTU-22.04-64", bundles)
+    build_bundle(AGENT, "UBUNTU-22.04-64", bundles, supported_kernels=[K])
     prepare_kernel(root, K)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASRCTL_", "ASR_SIM_"))}
     env.update(ASRCTL_KERNEL=K, NO_COLOR="1", ASRCTL_LOG_FILE=str(base / "asrctl.log"))
     argv = [sys.executable, "-m", "asrctl", "--root", str(root), "--bundle-dir", str(bundles)]
     done = subprocess.run(
-        [*argv, "install", "--no-register", "-Y"], env=env, capture_output=True, text=True, timeout=120
+        [*argv, "install", "--no-register", "--cs-type", "CSLegacy", "-Y"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     box = Host(base, root)
-    install_agent_tools(box.vx)
     yield box
     done = subprocess.run([*argv, "uninstall", "-Y"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -163,7 +166,7 @@ def test_the_driver_ends_up_loaded(h: Host) -> None:
     assert h.loaded() and (h.root / "dev/involflt").read_text() == "c 240 0\n"
     assert f"kernel={K} version={PKG_BUILD}".encode() in h.driver().read_bytes()
     assert f"kernel={K}" in (h.root / f"boot/initrd.img-{K}").read_text()
-    assert h.tools_called() == ["depmod", "modprobe", "mknod", "initrd-install.sh", "inm_dmit --op=get_driver_version"]
+    assert h.tools_called() == ["depmod", "modprobe", "mknod", "initrd/install.sh", "inm_dmit --op=get_driver_version"]
     assert h.running_services() == {"svagents", "appservice"}
     # The package's other kernel was not asked for: it is not touched, but the warning names the next boot's.
     assert not h.driver(K2).exists()

@@ -9,13 +9,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from asrsim.drivers import AGENT_TOOLS, KERNELTOOLS_BIN, driver_bytes, load_driver, prepare_kernel
+from asrsim.drivers import KERNELTOOLS_BIN, PAYLOAD_VX, driver_bytes, load_driver, prepare_kernel
 
 K = "6.4.0-150700.53.22-default"
 
 
 def tool(root: Path | None, name: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    path = AGENT_TOOLS / name if name in ("inm_dmit", "initrd-install.sh") else KERNELTOOLS_BIN / name
+    agent = {"inm_dmit": PAYLOAD_VX / "bin/inm_dmit", "initrd-install.sh": PAYLOAD_VX / "scripts/initrd/install.sh"}
+    path = agent.get(name, KERNELTOOLS_BIN / name)
     full = {k: v for k, v in os.environ.items() if not k.startswith(("ASRCTL_", "ASR_SIM_"))}
     full.update(ASRCTL_KERNEL=K, **env)
     if root is not None:

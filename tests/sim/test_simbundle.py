@@ -74,6 +74,7 @@ def test_payload_is_the_vx_tree(bundles):
         "bin/start", "bin/stop", "bin/uninstall", "bin/svagents", "bin/appservice", "bin/UnifiedAgentConfigurator.sh",
         "bin/AzureRcmCli", "bin/libcommon.sh", "bin/drivers/involflt.ko", "etc/drscout.conf", "etc/RCMInfo.conf",
         "scripts/vCon/OS_details.sh", "scripts/asrsim/asrsim_agent.py", "transport/cxps.conf",
+        "bin/inm_dmit", "scripts/initrd/install.sh",
     ):  # fmt: skip
         assert required in names, required
     assert payload.getmember("scripts/asrsim/asrsim_agent.py").mode & 0o111 == 0

@@ -431,7 +431,44 @@ def install_host_files(vx_dir: str, os_tag: str) -> None:
     load_driver()
 
 
+BASE_DEVICES = "Character devices:\n  1 mem\n  4 tty\n 10 misc\n\nBlock devices:\n  8 sd\n253 device-mapper\n"
+
+
+def _proc_devices(major: int | None) -> None:
+    """/proc/devices with (or without) the driver's character major, as the stand-in modprobe keeps it
+    (scripts/asrsim/kerneltools/kmod.py)."""
+    path = rpath("/proc/devices")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        if major is None:
+            return
+        text = BASE_DEVICES
+    chars: list[str] = []
+    blocks: list[str] = []
+    section = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped in ("Character devices:", "Block devices:"):
+            section = chars if stripped.startswith("Character") else blocks
+        elif stripped and section is not None and not (section is chars and stripped.split()[1:] == ["involflt"]):
+            section.append(line)
+    if major is not None:
+        chars.append(f"{major:3d} involflt")
+    write_file_atomic(
+        path,
+        "Character devices:\n"
+        + "".join(f"{c}\n" for c in chars)
+        + "\nBlock devices:\n"
+        + "".join(f"{b}\n" for b in blocks),
+    )
+
+
 def load_driver() -> None:
+    """Load involflt as the real agent leaves it: listed in /proc/modules, its character major in /proc/devices, and
+    /dev/involflt made from that major (the driver makes no node; the agent's start-up does), with a copy of the
+    module for the stand-in inm_dmit."""
     modules = proc_modules()
     try:
         with open(modules, encoding="utf-8") as fh:
@@ -441,16 +478,33 @@ def load_driver() -> None:
     if not any(line.split(" ", 1)[0] == "involflt" for line in lines):
         lines.append("involflt 593920 0 - Live 0x0000000000000000 (OE)")
         write_file_atomic(modules, "".join(f"{line}\n" for line in lines))
+    major = int(os.environ.get("ASR_SIM_INVOLFLT_MAJOR", "240"))
+    _proc_devices(major)
+    driver = driver_path(sandbox_kernel())
+    if os.path.isfile(driver):
+        with open(driver, "rb") as fh:
+            write_file_atomic(rpath("/var/lib/asrsim/involflt.module"), fh.read())
+    node = rpath("/dev/involflt")
+    if not os.path.lexists(node):
+        makedirs(os.path.dirname(node))
+        write_file_atomic(node, f"c {major} 0\n")
 
 
-def remove_host_files(os_tag: str) -> None:
-    """What the Vx uninstall removes outside the Vx dir: the driver (unloaded, then its file), the units (either
-    kind, whatever the tag) and /etc/vxagent."""
+def unload_driver() -> None:
     modules = proc_modules()
     with contextlib.suppress(FileNotFoundError):
         with open(modules, encoding="utf-8") as fh:
             lines = [line for line in fh.read().splitlines() if line.split(" ", 1)[0] != "involflt"]
         write_file_atomic(modules, "".join(f"{line}\n" for line in lines))
+    _proc_devices(None)
+    remove(rpath("/var/lib/asrsim/involflt.module"))
+    remove(rpath("/dev/involflt"))
+
+
+def remove_host_files(os_tag: str) -> None:
+    """What the Vx uninstall removes outside the Vx dir: the driver (unloaded, then its file), the units (either
+    kind, whatever the tag) and /etc/vxagent."""
+    unload_driver()
     remove(driver_path(sandbox_kernel()))
     for unit in unit_paths(SYSTEMCTL_DISTRO[0]) + unit_paths(""):  # either kind, whatever the tag says now
         remove(unit)

@@ -14,7 +14,7 @@ if [ "$#" -ne 2 ] || [ "$1" != regenerate ]; then
 fi
 KERNEL=$2
 mkdir -p "$ROOT/var/log"
-echo "[\"initrd-install.sh\", \"$1\", \"$KERNEL\"]" >>"$ROOT/var/log/asrsim-kmod.calls"
+echo "[\"initrd/install.sh\", \"$1\", \"$KERNEL\"]" >>"$ROOT/var/log/asrsim-kmod.calls"
 if [ "${ASR_SIM_INITRD:-}" = fail ]; then
     echo "dracut: FAILED: /boot/initrd.img-$KERNEL (simulated)" >&2
     exit 1
