@@ -378,34 +378,39 @@ def _reasons(doc: dict) -> list[str]:
 
 
 def test_status_shows_the_driver_and_an_unhealthy_one_fails_the_check(h: Host) -> None:
+    def driver_reasons(doc: dict) -> list[str]:
+        return [r for r in _reasons(doc) if r.startswith(("driver", "kernel", "next_boot"))]
+
+    # The installed build's list (kept from the bundle at install) has K only, and K2 boots next.
+    saved = h.root / f"var/lib/asrctl/supported_kernels/{AGENT}_UBUNTU-22.04-64_supported_kernels"
+    assert saved.read_text() == f"{K}\n"
     code, doc = h.asrctl("status")
     assert code == 0 and doc["data"]["driver"]["loaded"] is None  # no /proc/modules under this root: unknown
-    assert not [r for r in _reasons(doc) if r.startswith(("driver", "kernel", "next_boot"))]
+    assert driver_reasons(doc) == ["next_boot_unsupported"]
+    assert doc["data"]["driver"]["kernel"]["next_boot"] == K2
 
     (h.root / "proc").mkdir()
     (h.root / "proc/modules").write_text("involflt_old 16384 0 - Live 0x0000000000000000 (OE)\n")  # not ours
     code, doc = h.asrctl("status", "--check")
-    assert code == 10 and doc["error"]["code"] == "ASRCTL-E074" and "driver_not_loaded" in _reasons(doc)
-    # The installed build's list (asrctl keeps the bundle's at install) lacks the running kernel: said so.
-    saved = h.root / f"var/lib/asrctl/supported_kernels/{AGENT}_UBUNTU-22.04-64_supported_kernels"
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    saved.write_text("5.15.0-1090-azure\n")
+    assert code == 10 and doc["error"]["code"] == "ASRCTL-E074"
+    assert driver_reasons(doc) == ["driver_not_loaded", "next_boot_unsupported"]
+    saved.write_text("5.15.0-1090-azure\n")  # a build whose list lacks the running kernel: the cause is named
     code, doc = h.asrctl("status", "--check")
-    assert code == 10 and "kernel_unsupported" in _reasons(doc) and "next_boot_unsupported" in _reasons(doc)
-    assert doc["data"]["driver"]["kernel"]["next_boot"] == K2
-    saved.unlink()
+    assert code == 10 and driver_reasons(doc) == ["kernel_unsupported", "next_boot_unsupported"]
+    saved.write_text(f"{K}\n{K2}\n")
 
     assert h.asrctl("drivers", "install", str(package(h)))[0] == 0
     code, doc = h.asrctl("status")
     driver = doc["data"]["driver"]
     assert (driver["loaded"], driver["device"], driver["version"], driver["faulty"]) == (True, True, PKG_BUILD, False)
-    assert not [r for r in _reasons(doc) if r.startswith(("driver", "kernel"))]
+    assert driver_reasons(doc) == []
 
     (h.root / "dev/involflt").unlink()
     code, doc = h.asrctl("status", "--check")
-    assert code == 10 and "driver_no_device" in _reasons(doc)
+    assert code == 10 and driver_reasons(doc) == ["driver_no_device"]
 
     load_driver(h.root, K, "9.66.7709.1")
     code, doc = h.asrctl("status", "--check")
-    assert code == 9 and "driver_faulty" in _reasons(doc) and doc["data"]["driver"]["faulty"] is True
+    assert code == 9 and driver_reasons(doc) == ["driver_faulty"] and doc["data"]["driver"]["faulty"] is True
     assert doc["data"]["health"]["status"] == "degraded"
+    saved.write_text(f"{K}\n")
