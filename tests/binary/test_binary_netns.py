@@ -7,9 +7,11 @@ configuration-server simulator included, enters it with ``nsenter --net``.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import shutil
 import signal
@@ -140,33 +142,40 @@ def test_fetch_talks_only_to_the_mirror_on_the_command_line(
 
 
 def ubuntu_2204(root: Path) -> None:
-    """A sandbox root holding the Ubuntu 22.04 fixture tree (as the distro ships it) and a machine-id."""
-    import shutil
+    """A sandbox root holding the Ubuntu 22.04 fixture tree (as the distro ships it), a machine-id and the running
+    kernel's module directory (the bundle's prerequisite checker requires it, as on a real host)."""
+    from asrsim.host import prepare_root
 
     shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures/distros/ubuntu-22.04", root, symlinks=True)
     (root / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    prepare_root(root)
 
 
 def dump_env_in_installer(bundle: Path, dump_to_var: str) -> None:
     """Rewrite a simulated bundle so that its ./install first writes its environment (JSON) to the file named by
-    the variable ``dump_to_var``: the script asrctl runs, printing the environment it was given."""
+    the variable ``dump_to_var``: the script asrctl runs, printing the environment it was given. The bundle is
+    written back in the compression it came in (Microsoft's Ubuntu bundles are LZMA-alone)."""
     hook = (
         "import json as _j, os as _o\n"
         f"with open(_o.environ[{dump_to_var!r}], 'w') as _f:\n"
         "    _j.dump(dict(_o.environ), _f)\n"
     )
-    members = []
-    with tarfile.open(bundle, "r:gz") as tar:
-        for m in tar.getmembers():
-            data = tar.extractfile(m).read() if m.isreg() else None  # type: ignore[union-attr]
+    raw = bundle.read_bytes()
+    if raw.startswith(b"\x1f\x8b"):
+        plain, pack = gzip.decompress(raw), lambda b: gzip.compress(b, mtime=0)
+    else:
+        fmt = lzma.FORMAT_XZ if raw.startswith(b"\xfd7zXZ\x00") else lzma.FORMAT_ALONE
+        plain, pack = lzma.decompress(raw, format=fmt), lambda b: lzma.compress(b, format=fmt)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(plain), mode="r:") as src, tarfile.open(fileobj=out, mode="w:") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isreg() else None  # type: ignore[union-attr]
             if m.name.lstrip("./") == "install" and data is not None:
                 first, rest = data.split(b"\n", 1)
                 data = first + b"\n" + hook.encode() + rest
                 m.size = len(data)
-            members.append((m, data))
-    with tarfile.open(bundle, "w:gz") as tar:
-        for m, data in members:
-            tar.addfile(m, io.BytesIO(data) if data is not None else None)
+            dst.addfile(m, io.BytesIO(data) if data is not None else None)
+    bundle.write_bytes(pack(out.getvalue()))
     write_sums(bundle.parent)
 
 
