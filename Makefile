@@ -37,8 +37,11 @@ lock: $(STAMP) ## Re-pin constraints/*.txt from setup.cfg (UPGRADE=1: newest ver
 	$(UV_COMPILE) setup.cfg --extra fast --extra binary -c constraints/dev.txt -o constraints/binary.txt
 	$(UV_COMPILE_WIN) setup.cfg constraints/windows.in --extra fast -c constraints/binary.txt -o constraints/windows.txt
 
-test: $(STAMP) ## Run the whole test suite
-	$(PY) -m pytest -q
+# The suite runs on every core (pytest-xdist, one test file per worker at a time: module fixtures are built once);
+# TEST_JOBS=0 runs it in this process, one test after the other.
+TEST_JOBS ?= auto
+test: $(STAMP) ## Run the whole test suite (TEST_JOBS=0: serially)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 test-fast: $(STAMP) ## Unit tests only
 	$(PY) -m pytest -q tests/unit
