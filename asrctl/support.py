@@ -1,5 +1,5 @@
 """``doctor``: every preflight check, nothing changed. (``logs collect``, which runs it for its archive, is
-collect.py.)"""
+the collect package.)"""
 
 from __future__ import annotations
 

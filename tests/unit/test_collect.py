@@ -1,4 +1,4 @@
-"""logs collect (asrctl/collect.py), in-process: sources, confinement, caps, redaction, manifest, the archive file.
+"""logs collect (asrctl/collect/), in-process: sources, confinement, caps, redaction, manifest, the archive file.
 
 The end-to-end runs (a real install first, the 3 GB log measured in a child process) are in
 tests/e2e/test_support.py.
@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from asrctl import collect
 from asrctl.app import App
+from asrctl.collect import archive, gather, masking
 from asrctl.errors import AsrctlError
 from asrctl.output import Output
 from asrctl.system import redact
@@ -169,7 +170,7 @@ def test_a_failing_report_is_recorded_and_the_archive_still_written(
     def boom(app: App) -> None:
         raise RuntimeError("status exploded")
 
-    monkeypatch.setattr(collect, "_status", boom)
+    monkeypatch.setattr(gather, "status_report", boom)
     write(root, "var/log/ua_install.log", "x\n")
     manifest, members, _ = run(root)
     status = json.loads(members["case/reports/status.json"])
@@ -256,7 +257,7 @@ def test_the_archive_is_capped_and_what_did_not_fit_is_listed(root: Path) -> Non
 
 
 def test_a_gz_bomb_stops_at_the_decompression_limit(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(collect, "DECOMPRESS_LIMIT", 64 << 10)
+    monkeypatch.setattr(masking, "DECOMPRESS_LIMIT", 64 << 10)
     write(root, "var/log/ua_install.log.1.gz", gzip.compress(b"a line of a bomb\n" * 100_000))
     manifest, members, _ = run(root, max_file=1024)
     e = entry(manifest, "/var/log/ua_install.log.1.gz")
@@ -327,7 +328,7 @@ def test_the_archive_is_0600_complete_and_leaves_no_temp_file(root: Path) -> Non
     with tarfile.open(target) as tar:
         assert all(m.mode == 0o600 and m.name.startswith("case/") for m in tar.getmembers())
     assert manifest["format"] == "asrctl-support/1"
-    assert manifest["limits"] == {"file_bytes": collect.MAX_FILE, "total_bytes": collect.MAX_TOTAL}
+    assert manifest["limits"] == {"file_bytes": archive.MAX_FILE, "total_bytes": archive.MAX_TOTAL}
 
 
 def test_an_existing_file_is_never_replaced(root: Path, tmp_path: Path) -> None:
@@ -345,13 +346,13 @@ def test_an_existing_file_is_never_replaced(root: Path, tmp_path: Path) -> None:
 
 def test_a_file_that_appears_meanwhile_is_not_replaced(root: Path, tmp_path: Path, monkeypatch) -> None:
     target = tmp_path / "case.tar.gz"
-    real_sources = collect.sources
+    real_sources = gather.sources
 
-    def racing(app: App) -> list[collect.Source]:
+    def racing(app: App) -> list[gather.Source]:
         target.write_text("someone else's")
         return real_sources(app)
 
-    monkeypatch.setattr(collect, "sources", racing)
+    monkeypatch.setattr(gather, "sources", racing)
     with pytest.raises(AsrctlError) as err:
         collect.collect(make_app(root), str(target))
     assert err.value.code == "ASRCTL-E037"
@@ -360,10 +361,10 @@ def test_a_file_that_appears_meanwhile_is_not_replaced(root: Path, tmp_path: Pat
 
 
 def test_a_failure_half_way_leaves_nothing(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(app: App) -> list[collect.Source]:
+    def interrupted(app: App) -> list[gather.Source]:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(collect, "sources", interrupted)
+    monkeypatch.setattr(gather, "sources", interrupted)
     with pytest.raises(KeyboardInterrupt):
         collect.collect(make_app(root), str(tmp_path / "out/case.tar.gz"))
     assert list((tmp_path / "out").iterdir()) == []
@@ -389,7 +390,7 @@ def test_bad_sizes_are_usage_errors(text: str, tmp_path: Path) -> None:
 
 
 def test_a_private_key_is_masked_across_piece_boundaries(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(collect, "CHUNK", 64)  # pieces of ~64 bytes: the key block spans many
+    monkeypatch.setattr(masking, "CHUNK", 64)  # pieces of ~64 bytes: the key block spans many
     body = "\n".join(f"{PEM_BODY[:40]}{i:04d}" for i in range(30))
     write(
         root,
@@ -415,7 +416,7 @@ def test_a_tail_cut_inside_a_private_key_masks_the_rest_of_it(root: Path) -> Non
 
 def test_masks_longer_than_the_secrets_still_fit_the_cap(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A "pwd=ab" becomes "pwd=********": the masked tail is longer than what was read and is cut again at a line."""
-    monkeypatch.setattr(collect, "CHUNK", 256)
+    monkeypatch.setattr(masking, "CHUNK", 256)
     write(root, "var/log/ua_install.log", "".join(f"{i:04d} pwd=ab\n" for i in range(1000)))
     manifest, members, _ = run(root, max_file=4096)
     kept = members["case/files/var/log/ua_install.log"]
@@ -426,7 +427,7 @@ def test_masks_longer_than_the_secrets_still_fit_the_cap(root: Path, monkeypatch
 
 
 def test_large_json_is_masked_as_text(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(collect, "JSON_PARSE_LIMIT", 16)
+    monkeypatch.setattr(masking, "JSON_PARSE_LIMIT", 16)
     write(root, "var/log/InstallerErrors.json", json.dumps({"Password": "Hunter2Pw", "pad": "x" * 64}))
     _, members, _ = run(root)
     assert b"Hunter2Pw" not in members["case/files/var/log/InstallerErrors.json"]
