@@ -13,7 +13,8 @@ import pytest
 
 pytestmark = pytest.mark.binary
 
-TEST_DOUBLES = {"RecordingRunner", "MemoryRegistry", "MemoryFiles"}
+# The same names tests/unit/test_layers.py looks for in the source tree (tests/fakes/ holds them all).
+TEST_DOUBLES = {"RecordingRunner", "Scripted", "MemoryRegistry", "MemoryFiles", "ServiceInfo", "WindowsRunner"}
 
 
 @pytest.fixture(scope="module")
