@@ -5,7 +5,8 @@ mobility_service against localhost, with asrctl under test confined to the sandb
 One sandbox carries the whole sequence, as an operator would run it: check mode on a fresh host, converge,
 idempotence, check mode of an upgrade, the upgrade with its restart notice, check mode of a removal, the removal
 and its idempotence. A second test fails on purpose (a binary whose digest does not match, then a bundle whose
-digest does not match) and finds the support archive fetched to the controller.
+digest does not match) and finds the support archive fetched to the controller. A third takes asrctl, the bundles
+and their SHA256SUMS from an internal mirror (an HTTP server on loopback) instead of the controller.
 
 Everything Ansible writes (its home, temporary directories, the fetched archive) stays under the sandbox.
 """
@@ -19,7 +20,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +298,76 @@ def test_role_failure_collects_and_fetches_logs(sandbox: Sandbox, cs) -> None:
     assert manifest["format"] == "asrctl-support/1"
     assert any(m.endswith("/reports/status.json") for m in members)
     assert _agent(sandbox)["installed"] is False and not sandbox.vx_version.exists()
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def _mirror(directory: Path) -> Iterator[str]:
+    """An internal mirror: ``directory`` over HTTP on 127.0.0.1, a free port; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_role_takes_asrctl_and_bundles_from_an_internal_url(sandbox: Sandbox, cs) -> None:
+    """mobility_service_asrctl_url, mobility_service_bundle_urls and their *_sha256sums_url: downloaded on the
+    host, each checked against its SHA256SUMS by get_url before it lands; a second run downloads nothing."""
+    sandbox.bundle(OLD, date="23Apr2025")
+    sandbox.bundle(OLD, tag="RHEL9-64", date="23Apr2025")  # another OS's bundle on the mirror: never downloaded
+    ctl = Controller(sandbox)
+    mirror = sandbox.base / "mirror"
+    shutil.copytree(ctl.dir / "dist", mirror / "asrctl")
+    shutil.copytree(sandbox.bundles, mirror / "bundles")
+    names = sorted(p.name for p in (mirror / "bundles").glob("Microsoft-ASR_UA_*"))
+    registration = {
+        "mobility_service_cs_endpoint": cs.endpoint,
+        "mobility_service_cs_fingerprint": cs.fingerprint,
+        "mobility_service_ps_port": cs.ps_port,
+        "mobility_service_passphrase": PASSPHRASE,
+    }
+    host_bin = Path(ctl.vars["mobility_service_asrctl_path"])
+    with _mirror(mirror) as url:
+        from_url = {
+            "mobility_service_asrctl_src": "",
+            "mobility_service_asrctl_sha256sums_src": "",
+            "mobility_service_asrctl_url": f"{url}/asrctl/asrctl",
+            "mobility_service_asrctl_sha256sums_url": f"{url}/asrctl/SHA256SUMS",
+            "mobility_service_bundles_src": [],
+            "mobility_service_bundles_sha256sums_src": "",
+            "mobility_service_bundle_urls": [f"{url}/bundles/{name}" for name in names],
+            "mobility_service_bundles_sha256sums_url": f"{url}/bundles/SHA256SUMS",
+            **registration,
+        }
+        # A mirror whose asrctl does not match its SHA256SUMS: get_url refuses it, nothing lands on the host.
+        genuine = (mirror / "asrctl/asrctl").read_bytes()
+        (mirror / "asrctl/asrctl").write_bytes(genuine + b"# tampered\n")
+        tampered = ctl.play(**from_url)
+        assert tampered.returncode != 0
+        assert tampered.status("Download asrctl on the host") == "failed"
+        assert not host_bin.exists() and not sandbox.vx_version.exists()
+        (mirror / "asrctl/asrctl").write_bytes(genuine)
+
+        run = ctl.play(**from_url)
+        assert run.returncode == 0, run.output
+        assert run.status("Download asrctl on the host") == "ok" and host_bin.read_bytes() == genuine
+        installed = run.result("Install, upgrade or register the Mobility Service")
+        assert installed["changed"] is True and installed["result"]["command"] == "install"
+        assert run.result("Check the agent's health (asrctl status --check)")["health"]["status"] == "ok"
+        landed = sorted(p.name for p in (sandbox.root / "var/lib/asrctl/bundles").iterdir())
+        assert landed == [n for n in names if f"_{TAG}_" in n] + ["SHA256SUMS"]
+        agent = _agent(sandbox)
+        assert agent["version"] == OLD and agent["registered"] and agent["cs_endpoint"] == cs.endpoint
+
+        again = ctl.play(**from_url)
+        assert again.returncode == 0, again.output
+        assert again.stats["changed"] == 0, again.changed_tasks()
