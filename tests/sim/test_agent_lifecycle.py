@@ -496,6 +496,85 @@ def test_hang_configure_dies_on_signal(installed):
     assert installed.vx_version().get("AGENT_CONFIGURATION_STATUS") != "Succeeded"
 
 
+def _paused(box, argv, knob: str, pauses) -> subprocess.Popen:
+    proc = subprocess.Popen([str(a) for a in argv], env=box.env(ASR_SIM_PAUSE=knob, ASR_SIM_PAUSE_DIR=str(pauses)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    ready = pauses / f"{knob.replace(':', '.')}.ready"
+    assert wait_for(lambda: ready.exists() or proc.poll() is not None, timeout=30), f"{knob} never reached"
+    assert proc.poll() is None and ready.read_text().strip().isdigit()
+    return proc
+
+
+def test_pause_waits_at_the_named_point_until_go(sandbox, bundles, tmp_path):
+    """ASR_SIM_PAUSE (docs/SIMULATORS.md): the installer stops after copying its files, before .vx_version, writes
+    the ready file and carries on when the go file appears; the files are removed again."""
+    pauses = tmp_path / "pauses"
+    staged = sandbox.extract(bundles["v1"])
+    argv = [staged / "install", "-r", "MS", "-v", "VmWare", "-q", "-c", "CSLegacy", "-d", sandbox.install_dir]
+    proc = _paused(sandbox, argv, "install:copied", pauses)
+    try:
+        assert (sandbox.vx / "bin/svagents").exists() and not sandbox.vx_version_path.exists()
+        (pauses / "install.copied.go").write_text("go")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert sorted(p.name for p in pauses.iterdir()) == []
+    assert sandbox.vx_version_path.exists()
+    sandbox.expect_running = True
+
+
+def test_pause_in_uninstall_sh_after_the_vx_tree_is_gone_and_sigterm(installed, tmp_path):
+    """uninstall.sh keeps the helper's text: it still pauses once Vx/ (where the helper lives) is removed. By then
+    the Vx-level uninstall has removed .vx_version too; uninstall.sh's own files are what a SIGTERM leaves (its trap
+    removes the lock)."""
+    pauses = tmp_path / "pauses"
+    proc = _paused(installed, [installed.install_dir / "uninstall.sh", "-Y"], "uninstall:removed", pauses)
+    try:
+        assert not installed.vx.exists() and not installed.vx_version_path.exists()
+        assert (installed.install_dir / ".uninstall.lck").exists()
+        os.killpg(proc.pid, signal.SIGTERM)  # the script and the helper it waits on, as a runner's timeout would
+        assert proc.wait(timeout=30) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert processes_mentioning(str(installed.install_dir / "uninstall.sh")) == []
+    assert not (installed.install_dir / ".uninstall.lck").exists()
+    assert (installed.install_dir / "uninstall.sh").exists()
+    assert installed.daemon_pids() == {"svagents": [], "appservice": []}
+    installed.expect_running = False
+
+
+def test_pause_in_the_checker_and_scoped_by_knob_version(sandbox, bundles, tmp_path):
+    """The bundle's shell checker pauses through libcommon.sh (the helper read from the payload); with
+    ASR_SIM_KNOB_VERSION naming another version the same knob does nothing."""
+    pauses = tmp_path / "pauses"
+    staged = sandbox.extract(bundles["v1"])
+    argv = [staged / "install", "-r", "MS", "-v", "VmWare", "-q", "-c", "CSLegacy", "-d", sandbox.install_dir]
+    proc = _paused(sandbox, argv, "prereq:begin", pauses)
+    try:
+        assert not sandbox.install_dir.exists()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()
+    assert not sandbox.vx_version_path.exists() and not sandbox.install_dir.exists()
+    (pauses / "prereq.begin.ready").unlink()  # SIGKILL leaves it; the next run must not write one
+    other = sandbox.run(argv, knobs={"ASR_SIM_PAUSE": "prereq:begin,install:copied", "ASR_SIM_KNOB_VERSION": V2,
+                                     "ASR_SIM_PAUSE_DIR": str(pauses)}, timeout=120)  # fmt: skip
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert list(pauses.iterdir()) == []
+    sandbox.expect_running = True
+
+
 def test_fail_at_configure_exits_17(installed):
     proc = installed.configure(
         "-i", "127.0.0.1", "-p", "9", "-P", installed.passphrase_file, knobs={"ASR_SIM_FAIL_AT": "configure"}

@@ -244,7 +244,7 @@ def test_cli_prints_the_path(tmp_path):
 
 def test_bundle_tools_use_only_the_standard_library():
     """Everything in the bundle, and the stand-in host tools, runs as a child of asrctl on a bare host: stdlib only."""
-    local = {"asrsim_agent", "unified_agent_configurator", "fakepkg"}
+    local = {"asrsim_agent", "asrsim_pause", "unified_agent_configurator", "fakepkg"}
     checked = 0
     for path in sorted([*PAYLOAD_DIR.rglob("*"), *HOSTTOOLS_BIN.parent.rglob("*"), *PKGTOOLS_BIN.parent.rglob("*")]):
         if not path.is_file() or not path.read_bytes().startswith((b"#!/usr/bin/env python3", b'"""')):

@@ -5,6 +5,7 @@
 # What the simulator keeps here:
 #   log_to_json_errors_file FILE NAME MESSAGE [KEY VALUE]...   Microsoft's extended-errors file (shape below)
 #   asrsim_root / asrsim_kernel / asrsim_hostname              the sandbox's view of this host
+#   asrsim_pause TOOL POINT                                    ASR_SIM_PAUSE for the bundle's shell tools
 #
 # The errors file has Microsoft's exact shape (index 11958283975, log_to_json_errors_file): created on the first
 # error only, later errors spliced in before the closing "]", every value a string, nothing escaped.
@@ -35,6 +36,24 @@ asrsim_hostname() {
     else
         hostname 2>/dev/null
     fi
+}
+
+# ASR_SIM_PAUSE=<tool>:<point> (docs/SIMULATORS.md, "Pausing at a step"; simulator only): the shared helper,
+# the Vx payload's scripts/asrsim/asrsim_pause.py, read from the bundle's payload (tar or RPM-shaped, both tar
+# inside) named by ./.vx_version, as ./install loads it; run from the bundle dir. Returns at once when unset.
+asrsim_pause() {
+    [ -n "${ASR_SIM_PAUSE:-}" ] && [ -f ./.vx_version ] || return 0
+    python3 -B -c '
+import sys, tarfile
+with open(".vx_version", encoding="utf-8") as fh:
+    build = dict(line.rstrip("\n").split("=", 1) for line in fh if "=" in line)
+with tarfile.open(build.get("TAR_FILE_NAME") or build.get("RPM_NAME") or "", "r:") as tar:
+    source = tar.extractfile("scripts/asrsim/asrsim_pause.py").read()
+helper = {"__name__": "asrsim_pause", "BUNDLE_VERSION": build.get("VERSION", "")}
+exec(compile(source, "asrsim_pause.py", "exec"), helper)
+helper["pause"](sys.argv[1], sys.argv[2])
+' "$1" "$2"
+    return 0
 }
 
 log_to_json_errors_file() {

@@ -86,6 +86,7 @@ KERNEL=$(asrsim_kernel)
 HOST_NAME=
 FAILED=0
 Log INFO "prerequisite checks: role $ROLE, workflow $WORKFLOW, OS ${OS:-unknown}, kernel $KERNEL"
+asrsim_pause prereq begin
 
 Fail() {
     # Fail <error name> <message> [KEY VALUE]...

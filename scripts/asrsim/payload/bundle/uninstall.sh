@@ -125,6 +125,18 @@ if [ -n "$INSTALLATION_DIR" ] && ! UnderRoot "$INSTALLATION_DIR"; then
     exit 1
 fi
 
+# ASR_SIM_PAUSE (docs/SIMULATORS.md, simulator only): the shared helper waits at a named point of this script. Its
+# text and the tools' version are kept when the knob is set (read once the install dir is known): the Vx dir the
+# helper lives in is gone by "removed".
+if [ -n "${ASR_SIM_PAUSE:-}" ] && [ -n "$INSTALLATION_DIR" ]; then
+    PAUSE_PY=$(cat "$INSTALLATION_DIR/scripts/asrsim/asrsim_pause.py" 2>/dev/null)
+    PAUSE_VERSION=$(cat "$INSTALLATION_DIR/scripts/asrsim/VERSION" 2>/dev/null)
+fi
+Pause() {
+    [ -n "${PAUSE_PY:-}" ] && python3 -c "$PAUSE_PY" uninstall "$1" "${PAUSE_VERSION:-}"
+    return 0
+}
+
 OnSignal() {
     Log ERROR "interrupted by a signal"
     [ -n "${SLEEP_PID:-}" ] && kill "$SLEEP_PID" 2>/dev/null
@@ -149,6 +161,7 @@ if [ "$(head -n 1 "$LOCK_FILE" 2>/dev/null)" != "$$" ]; then
     SEE_LOG 1
 fi
 Log INFO "uninstalling the Mobility Service from ${INSTALLATION_DIR:-?}"
+Pause locked
 
 StopServices() {
     if [ "${ASR_SIM_HANG:-}" = uninstall ]; then
@@ -177,11 +190,13 @@ if [ "$RC" -eq 2 ]; then
 elif [ "$RC" -ne 0 ]; then
     Log WARNING "stop returned $RC; continuing"
 fi
+Pause stopped
 
 if [ -x "$INSTALLATION_DIR/bin/uninstall" ]; then
     (cd "$INSTALLATION_DIR/bin" && ./uninstall -Y -L "$LOG_FILE")
     Log INFO "Vx uninstall returned $? (ignored)"
 fi
+Pause removed
 
 case $OS in
     RHEL7-64 | RHEL8-64 | RHEL9-64) Log INFO "systemctl daemon-reload (simulated)" ;;

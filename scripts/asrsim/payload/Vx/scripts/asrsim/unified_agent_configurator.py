@@ -44,6 +44,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import asrsim_agent as rt  # noqa: E402
+from asrsim_pause import pause  # noqa: E402
 
 COMPONENT = "UnifiedAgentConfigurator"
 USAGE = (
@@ -463,13 +464,14 @@ def configure(run: Run, port: int) -> int:
             if "-q" not in args:
                 prompt_forever("the source config file path")
             rt.set_configuration_status(None)
+            pause("configure", "begin")
             rt.maybe_hang("configure", run.logfile, COMPONENT)
             if rt.knob_fail_at("configure"):
                 rt.set_configuration_status("Failed")
                 return run.fail(
                     rt.EXIT_REGISTRATION_FAILED, "ASR_SIM_FAIL_AT=configure: registration failed (simulated)"
                 )
-            return register_modernized(run, version, ident, port)
+            return paused_when_done(register_modernized(run, version, ident, port))
         if "-i" not in args:
             prompt_forever("the configuration server IP address")
         if "-P" not in args:
@@ -484,13 +486,21 @@ def configure(run: Run, port: int) -> int:
                 f"The agent is already configured with the configuration server {other}; not changing it to {host}:{port}.",
             )
         rt.set_configuration_status(None)
+        pause("configure", "begin")
         rt.maybe_hang("configure", run.logfile, COMPONENT)
         if rt.knob_fail_at("configure"):
             registration_failed(run)
             return run.fail(rt.EXIT_REGISTRATION_FAILED, "ASR_SIM_FAIL_AT=configure: registration failed (simulated)")
-        return register_classic(run, version, ident, host, port)
+        return paused_when_done(register_classic(run, version, ident, host, port))
     except rt.OutsideRootError as exc:
         return run.fail(rt.EXIT_FAILED, str(exc))
+
+
+def paused_when_done(code: int) -> int:
+    """ASR_SIM_PAUSE=configure:done: registered (the server answered, .vx_version says Succeeded), not yet exited."""
+    if code == rt.EXIT_SUCCESS:
+        pause("configure", "done")
+    return code
 
 
 if __name__ == "__main__":
