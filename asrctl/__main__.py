@@ -4,9 +4,15 @@ import sys
 
 
 def main() -> None:
+    # First of all (before click, rich and the rest are imported): a Ctrl-C or SIGTERM from now on ends in 130/143.
+    from asrctl.system.signals import after_the_end, hold_early
+
+    hold_early()
     from asrctl.cli import run
 
-    sys.exit(run())
+    code = run()
+    after_the_end()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -170,10 +170,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     from asrctl.system.signals import terminate_like_ctrl_c
 
-    terminate_like_ctrl_c()
     _requested_exit_codes = _exit_codes_from(args)
     fallback = Output(json_mode=_wants_json(args))
     try:
+        terminate_like_ctrl_c()  # raises a signal that arrived while asrctl was starting: handled below
         rv = cli.main(args=args, prog_name="asrctl", standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
@@ -181,7 +181,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         out = _output(fallback)
         exc.show(file=sys.stderr)
         err = AsrctlError("ASRCTL-E002", exc.format_message())
-        out.emit(Result(_current.command if _current else "asrctl", ok=False, error=err.as_json()))
+        _emit(out, Result(_current.command if _current else "asrctl", ok=False, error=err.as_json()))
         return _finish(_current, EXIT_USAGE, False, err.spec)
     except (KeyboardInterrupt, click.exceptions.Abort) as exc:
         from asrctl.system.signals import Terminated
@@ -198,7 +198,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Reported as rep:  # a failure the verb already showed: only the envelope and the exit code are left
         out = _output(fallback)
         _say_warnings(out, rep.result)
-        out.emit(rep.result)
+        _emit(out, rep.result)
         return _finish(_current, rep.error.exit_code, False, rep.error.spec)
     except AsrctlError as err:
         result, note = attached(err)
@@ -220,13 +220,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK if rv is None else int(rv)
     app = _current
     assert app is not None
+    from asrctl.output import StdoutUnwritable
+    from asrctl.system.signals import exit_status, shielded
+
     try:
         _say_warnings(app.out, rv)
-        app.out.emit(rv)
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM while the JSON is written: still the interrupted exit
-        from asrctl.system.signals import exit_status
-
+        # The document is written whole: a signal that arrives meanwhile waits until it is, then the exit status
+        # says it came (130/143), as it does at any other moment.
+        with shielded(deliver=True):
+            app.out.emit(rv)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM around the JSON: still the interrupted exit
         return _finish(app, exit_status(exc), False, None)
+    except StdoutUnwritable as exc:
+        return _stdout_failed(app.out, exc)
     code = EXIT_OK if rv.ok else EXIT_INTERNAL
     return _finish(app, code, rv.reboot_required)
 
@@ -254,5 +260,43 @@ def _fail(err: AsrctlError, result: Result, fallback: Output, code: int) -> int:
     out.error(err.code, err.message, err.remedy)
     result.ok = False
     result.error = err.as_json()
-    out.emit(result)
+    _emit(out, result)
     return _finish(_current, code, False, err.spec)
+
+
+def _emit(out: Output, result: Result) -> None:
+    """The JSON of a failure: written whole (signals wait; the run is already failing), and a stdout that cannot
+    take it is said on stderr — the failure's own exit code stands."""
+    from asrctl.output import StdoutUnwritable
+    from asrctl.system.signals import shielded
+
+    try:
+        with shielded(deliver=False):
+            out.emit(result)
+    except StdoutUnwritable as exc:
+        _stdout_failed(out, exc)
+
+
+def _stdout_failed(out: Output, exc: Exception) -> int:
+    """``ASRCTL-E116``: said on stderr, logged, and stdout silenced (so Python's own flush at exit adds no
+    traceback); the exit code is the catalogue's, whatever happened to the document."""
+    from asrctl.system.log import LOGGER
+
+    err = AsrctlError("ASRCTL-E116", f"the JSON result could not be written to standard output: {exc}")
+    LOGGER.error("%s: %s", err.code, err.message)
+    _silence_stdout()
+    try:
+        out.error(err.code, err.message, err.remedy)
+    except (OSError, ValueError):
+        pass
+    return _finish(_current, err.exit_code, False, err.spec)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")

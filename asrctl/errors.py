@@ -246,7 +246,8 @@ CATALOGUE = _catalogue(
         "ASRCTL-E051",
         EXIT_PRECONDITION,
         "the agent install is incomplete",
-        "Run `asrctl uninstall -Y`, then install again.",
+        "Run `asrctl uninstall -Y`: it removes what is left of the agent (Microsoft's uninstaller where it is there, "
+        "then the agent's files and version file), then install again.",
     ),
     Spec(
         "ASRCTL-E052",
@@ -454,6 +455,59 @@ CATALOGUE = _catalogue(
         "Read the failed step's output above; every step before it was undone (the previous driver file back, the "
         "agent started). Fix the cause and run `asrctl drivers install` again.",
     ),
+    # The environment asrctl runs in (docs/RELIABILITY.md): never "a bug", always what to fix
+    Spec(
+        "ASRCTL-E110",
+        EXIT_PRECONDITION,
+        "asrctl's state directory cannot be written",
+        "asrctl keeps its lock, journal and the bundle's staging copy in /var/lib/asrctl (under --root): make it a "
+        "writable directory on a file system mounted read-write (fix its permissions or the mount), then run the "
+        "command again.",
+    ),
+    Spec(
+        "ASRCTL-E111",
+        EXIT_PRECONDITION,
+        "no space left on a file system",
+        "Free space on the file system named above (the state dir holds the unpacked bundle during a run; the "
+        "install folder needs 250 MB), then run the command again; what this run had done was undone.",
+    ),
+    Spec(
+        "ASRCTL-E112",
+        EXIT_PRECONDITION,
+        "a program cannot be run from where it is",
+        "The bundle is unpacked into /var/lib/asrctl/staging and Microsoft's installer runs from there: that file "
+        "system must allow programs (not mounted noexec). Remount it with exec, or make /var/lib/asrctl a "
+        "directory on one that does, then run the command again.",
+    ),
+    Spec(
+        "ASRCTL-E113",
+        EXIT_PRECONDITION,
+        "a file asrctl keeps is not usable",
+        "Move the file named above out of the way (asrctl recreates it); it should be a regular file only asrctl "
+        "writes.",
+    ),
+    Spec(
+        "ASRCTL-E114",
+        EXIT_VENDOR,
+        "a vendor tool could not be started",
+        "The bundle or the installed agent is missing the program named above, or it is not executable: copy the "
+        "bundle again (`asrctl bundles verify`), or run `asrctl uninstall -Y` and install again.",
+    ),
+    Spec(
+        "ASRCTL-E115",
+        EXIT_PRECONDITION,
+        "a path leads out of the root",
+        "A path given on the command line or written in an agent file points outside --root (through '..' or a "
+        "symbolic link); asrctl never acts on it. Give a path inside the root, or check who wrote the file named "
+        "above and correct it by hand.",
+    ),
+    Spec(
+        "ASRCTL-E116",
+        EXIT_PRECONDITION,
+        "standard output cannot be written",
+        "Standard output was closed or is on a full device, so the result did not arrive; what the run did is in "
+        "`asrctl status` and the journal. Send standard output to a file or pipe that takes it.",
+    ),
     # Registration / connectivity
     Spec(
         "ASRCTL-E080",
@@ -534,6 +588,25 @@ class AsrctlError(Exception):
         if self.details:
             out["details"] = self.details
         return out
+
+
+def from_os_error(exc: OSError, what: str) -> AsrctlError:
+    """An operating-system failure of the environment (a full, read-only or noexec file system, a permission, a
+    directory where a file belongs) as its catalogued error: never "internal error, a bug". ``what`` says what
+    asrctl was doing ("writing the journal", "Create a private staging directory ...")."""
+    import errno
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    why = exc.strerror or str(exc)
+    message = f"{what}: {why}{where}"
+    number = exc.errno
+    if number in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        code = "ASRCTL-E111"
+    elif number in (errno.EROFS, errno.EACCES, errno.EPERM):
+        code = "ASRCTL-E110"
+    else:
+        code = "ASRCTL-E113"
+    return AsrctlError(code, message, errno=errno.errorcode.get(number or 0), path=exc.filename)
 
 
 class Reported(Exception):

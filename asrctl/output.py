@@ -209,8 +209,25 @@ class Output:
         import json
 
         envelope = _scrub_data(json.loads(json.dumps(result.envelope(), default=str)), OWN_FIELDS)  # data, masked
-        sys.stdout.write(json.dumps(envelope, indent=2, sort_keys=False) + "\n")
-        sys.stdout.flush()
+        text = json.dumps(envelope, indent=2, sort_keys=False) + "\n"
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except (OSError, ValueError, AttributeError) as exc:  # full device, closed pipe, closed or no stdout
+            raise StdoutUnwritable(exc) from None
+
+
+class StdoutUnwritable(Exception):
+    """Standard output could not take the JSON document (``asrctl --json detect > /dev/full``, a reader that went
+    away, a closed descriptor): cli.run() makes it ``ASRCTL-E116`` instead of a traceback."""
+
+    def __init__(self, cause: BaseException) -> None:
+        if isinstance(cause, AttributeError | ValueError):
+            why = "standard output is closed"
+        else:
+            why = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        super().__init__(why)
+        self.why = why
 
 
 class StepLines:

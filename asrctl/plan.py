@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asrctl.errors import from_os_error
 from asrctl.output import Output, Result
+from asrctl.system import orphans
 from asrctl.system.journal import Journal
 from asrctl.system.lock import HostLock
 from asrctl.system.redact import redact, redact_data
-from asrctl.system.runner import shown
+from asrctl.system.runner import shown, watching
 from asrctl.system.signals import shielded
 
 LOG = logging.getLogger("asrctl")
@@ -83,23 +86,81 @@ class Plan:
         out.table(f"Plan: {self.command}", ["#", "step", "command", "if it fails"], rows)
 
 
-def recover(journal: Journal, out: Output) -> dict[str, Any] | None:
-    """Report a previous run that died, and remove what it left to clean up. Call with the lock held."""
+# Where a run keeps what it removes when it is done (its staging copy, the private passphrase file, the vendor
+# tools' run files): all a dead run's "cleanup" may name. Anything else in a journal is never removed.
+RUN_DIRS = ("staging", "private", "runs")
+
+
+def recover(journal: Journal, out: Output, state_dir: Path | None = None) -> dict[str, Any] | None:
+    """Clean up after a run that died (its journal still says "running" while the lock is free), with the lock held:
+
+    1. stop what is left of its vendor tools (system/orphans.py: the sessions the journal recorded, checked to be
+       really that run's), so nothing recovers beside an orphaned installer or configurator;
+    2. remove what it would have removed when done — its staging copy, the private passphrase file, the vendor
+       tools' run files — only inside the state dir's run directories (a journal is data, not orders);
+    3. mark the journal "interrupted" (``died``: it had no chance to undo anything), which also ends up in history.
+
+    This runs for every changing verb under the lock, also when it then finds nothing to do: a kill after
+    registration used to strand the staging copy and a 0600 passphrase file that no later run cleaned.
+    Returns the dead run's journal (as it was), or None."""
+    state_dir = state_dir or journal.path.parent
+    aside = journal.set_aside_if_damaged()
+    if aside:
+        out.warn(f"asrctl's journal could not be read and was moved aside: {aside}")
     last = journal.last()
     if not last or last.get("status") != "running":
+        if aside:
+            _remove_all_run_dirs(state_dir)  # no journal can name them any more, and no run holds the lock
         return None
+    dead = dict(last)
     steps = last.get("steps") or []
     where = next((s for s in reversed(steps) if s.get("status") == "started"), None)
     out.warn(
         f"the previous run ({last.get('command')}, pid {last.get('pid')}, started {last.get('started')}) was "
         f"interrupted{' during: ' + where['describe'] if where else ''}; cleaning up after it"
     )
+    stopped = orphans.stop(orphans.find(last.get("children") or [], last.get("run_id")))
+    if stopped:
+        out.warn("stopped what was left of its vendor tools: " + ", ".join(str(o) for o in stopped))
+    removed = []
     for leftover in last.get("cleanup") or []:
-        shutil.rmtree(leftover, ignore_errors=True)
+        path = _run_dir(state_dir, leftover)
+        if path is not None and os.path.lexists(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(str(path))
+    if removed:
+        LOG.warning("removed what the interrupted run left: %s", ", ".join(removed))
     last["status"] = "interrupted"
+    last["died"] = True
+    last["recovered"] = {"by_pid": os.getpid(), "stopped": [str(o) for o in stopped], "removed": removed}
     journal.data = last
     journal.finish("interrupted", last.get("error"))
-    return last
+    return dead
+
+
+def _run_dir(state_dir: Path, leftover: object) -> Path | None:
+    """``leftover`` if it is a run directory of the state dir (``<state>/{staging,private,runs}/<name>``), else None."""
+    if not isinstance(leftover, str):
+        return None
+    path = Path(leftover)
+    try:
+        rel = path.relative_to(state_dir)
+    except ValueError:
+        return None
+    if len(rel.parts) != 2 or rel.parts[0] not in RUN_DIRS or rel.parts[1] in ("", ".", ".."):
+        return None
+    return path
+
+
+def _remove_all_run_dirs(state_dir: Path) -> None:
+    for name in RUN_DIRS:
+        base = state_dir / name
+        try:
+            entries = list(base.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 @dataclass
@@ -147,13 +208,18 @@ def hold(state_dir: Path, command: str, out: Output, dry_run: bool = False) -> I
         return
     lock = HostLock(state_dir, command)
     with lock:
+        if lock.set_aside:
+            out.warn(f"the lock file was not a regular file; moved it to {lock.set_aside}")
         if lock.stale_holder:
-            out.warn(
-                f"took over a stale lock from pid {lock.stale_holder.get('pid')} "
-                f"({lock.stale_holder.get('command')}, started {lock.stale_holder.get('started')})"
-            )
-        last = Journal(state_dir).last()
-        dead = last if last and last.get("status") == "running" else None
+            holder = lock.stale_holder
+            if holder.get("raw") is not None:
+                out.warn(f"took over a lock file that held garbage ({holder.get('raw')!r})")
+            else:
+                out.warn(
+                    f"took over a stale lock from pid {holder.get('pid')} "
+                    f"({holder.get('command')}, started {holder.get('started')})"
+                )
+        dead = recover(Journal(state_dir, out.warn), out, state_dir)
         yield Session(state_dir, command, True, dead, lock.stale_holder)
 
 
@@ -169,36 +235,48 @@ def apply(plan: Plan, out: Output, where: Session | Path) -> Applied:
     if isinstance(where, Session):
         if not where.locked:
             raise RuntimeError("a plan is applied only under the host lock (a --dry-run session holds none)")
-        return _apply(plan, out, where.state_dir, where.stale_holder)
+        return _apply(plan, out, where)
     with hold(where, plan.command, out) as session:
-        return _apply(plan, out, session.state_dir, session.stale_holder)
+        return _apply(plan, out, session)
 
 
-def _apply(plan: Plan, out: Output, state_dir: Path, stale_holder: dict[str, Any] | None) -> Applied:
-    """The steps, journalled, with the lock already held by the caller."""
-    journal = Journal(state_dir)
-    recovered = recover(journal, out)
+def _apply(plan: Plan, out: Output, session: Session) -> Applied:
+    """The steps, journalled, with the lock already held by the caller (which recovered a dead run: :func:`hold`).
+
+    The journal is best-effort (system/journal.py): a failed write warns once and the run, and above all its
+    rollback, goes on. Every vendor process a step starts is recorded in it (pid, session, start time), so that if
+    this run is killed outright the next one can stop what it left running. An operating-system failure of a step
+    (a full or read-only file system) becomes its catalogued error, never "a bug"."""
+    journal = Journal(session.state_dir, out.warn)
     journal.begin(plan.command, plan.summary)
     for path in plan.cleanup:
         journal.note_cleanup(path)
     done: list[Step] = []
     results: dict[str, dict[str, Any]] = {}
     current: Step | None = None
+
+    def child(event: str, record: dict[str, Any]) -> None:
+        journal.child(record)
+
     try:
-        for step in plan.steps:
-            out.step(step.describe)
-            journal.step(step.id, step.describe, "started", argv=shown(step.argv) if step.argv else None)
-            if step.precheck is not None:
+        with watching(journal.run_id or "unknown", child):
+            for step in plan.steps:
+                out.step(step.describe)
+                journal.step(step.id, step.describe, "started", argv=shown(step.argv) if step.argv else None)
+                if step.precheck is not None:
+                    try:
+                        step.precheck()
+                    except BaseException:
+                        journal.step(step.id, step.describe, "not-run")
+                        raise
+                current = step
                 try:
-                    step.precheck()
-                except BaseException:
-                    journal.step(step.id, step.describe, "not-run")
-                    raise
-            current = step
-            results[step.id] = step.run() or {}
-            journal.step(step.id, step.describe, "done")
-            done.append(step)
-            current = None
+                    results[step.id] = step.run() or {}
+                except OSError as exc:
+                    raise from_os_error(exc, step.describe) from exc
+                journal.step(step.id, step.describe, "done")
+                done.append(step)
+                current = None
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         error = exc.as_json() if hasattr(exc, "as_json") else {"message": redact(str(exc)) or type(exc).__name__}
@@ -206,7 +284,8 @@ def _apply(plan: Plan, out: Output, state_dir: Path, stale_holder: dict[str, Any
         with shielded(deliver=False) as ignored:
             if current is not None:
                 journal.step(current.id, current.describe, "interrupted" if interrupted else "failed")
-            undone = _rollback(done, current, journal, out)
+            with watching(journal.run_id or "unknown", child):
+                undone = _rollback(done, current, journal, out)
             _cleanup(plan)
             journal.finish("interrupted" if interrupted else "failed", error)
         with contextlib.suppress(AttributeError):
@@ -216,7 +295,7 @@ def _apply(plan: Plan, out: Output, state_dir: Path, stale_holder: dict[str, Any
         raise
     _cleanup(plan)
     journal.finish("ok")
-    return Applied([s.id for s in done], results, recovered, stale_holder)
+    return Applied([s.id for s in done], results, session.dead_run, session.stale_holder)
 
 
 def _rollback(done: list[Step], failed: Step | None, journal: Journal, out: Output) -> list[str]:

@@ -425,3 +425,47 @@ def opened(paths: Paths, path: str, within: str | None = None) -> Iterator[Opene
     finally:
         if f is not None:
             f.close()
+
+
+# --- files asrctl is handed (inputs) and its own state files ------------------------------------------------------
+#
+# An operator's input (a passphrase file, --config, SHA256SUMS beside a bundle, a CSPrime config file) may live
+# anywhere on the host, outside --root too, and may be a symbolic link the operator made on purpose; asrctl's own
+# state files (lock, journal, history, identity) live in its state dir and are never links. Either can be a FIFO
+# (opening one for reading blocks until a writer comes: `install` used to hang forever on a FIFO named SHA256SUMS),
+# a device, a directory or huge (a 1 GB "passphrase" was read whole before it was refused). The same rules as for
+# the target system's files apply: lstat first, opened non-blocking, checked again on the descriptor, bounded.
+
+
+def open_host(path: str | os.PathLike[str], follow: bool = True) -> Opened | None:
+    """Open a regular file of the host (not confined to the root) for reading: None when it does not exist,
+    :class:`Refused` when it is not a regular file or cannot be read. ``follow=False`` refuses a symbolic link
+    (asrctl's own files: a link there was not made by asrctl)."""
+    name = os.fspath(path)
+    try:
+        before = os.stat(name, follow_symlinks=follow)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise _unreadable(name, exc) from None
+    if stat.S_ISLNK(before.st_mode):
+        raise Refused(name, NOT_REGULAR, "is a symbolic link, not a regular file")
+    _check_regular(name, before)
+    flags = _O_READ_FILE if not follow else _O_READ_FILE & ~_O_NOFOLLOW
+    try:
+        fd = _open_final(name, lambda: os.open(name, flags))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _unreadable(name, exc) from None
+    return _opened_checked(name, fd, before, name, Path(name), [])
+
+
+def read_host(path: str | os.PathLike[str], limit: int, follow: bool = True) -> bytes | None:
+    """The whole of a small regular file of the host, at most ``limit`` bytes (:class:`Refused` ``too-large``
+    beyond, without reading it); None when it does not exist. See :func:`open_host`."""
+    opened = open_host(path, follow)
+    if opened is None:
+        return None
+    with opened:
+        return opened.read(limit)

@@ -38,9 +38,46 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 def terminate_like_ctrl_c() -> None:
-    """Install the SIGTERM handler (main thread only; elsewhere Python delivers no signals)."""
-    if _on_main_thread() and hasattr(signal, "SIGTERM"):
+    """Install the SIGTERM handler (main thread only; elsewhere Python delivers no signals), and the SIGINT one
+    back (Python's own, raising KeyboardInterrupt). A signal :func:`hold_early` kept is raised now, where the caller
+    turns it into its exit status."""
+    if not _on_main_thread():
+        return
+    if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _raise_terminated)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _early:
+        first = _early[0]
+        _early.clear()
+        if first == getattr(signal, "SIGTERM", None):
+            raise Terminated
+        raise KeyboardInterrupt
+
+
+_early: list[int] = []
+
+
+def _keep(signum: int, frame: FrameType | None) -> None:
+    _early.append(signum)
+
+
+def hold_early() -> None:
+    """From the first line of asrctl (``__main__``) until :func:`terminate_like_ctrl_c`: SIGINT and SIGTERM are kept,
+    not acted on, so one that arrives while Python imports asrctl ends in 130/143 like any other, never in a
+    traceback or the signal's raw status (-15)."""
+    if _on_main_thread():
+        for sig in _signals():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, _keep)
+
+
+def after_the_end() -> None:
+    """The run is over and its result written: a signal now changes nothing (it must not turn a finished run into
+    an unhandled KeyboardInterrupt at interpreter exit)."""
+    if _on_main_thread():
+        for sig in _signals():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, signal.SIG_IGN)
 
 
 def _signals() -> tuple[signal.Signals, ...]:
