@@ -143,6 +143,10 @@ class AgentBackend(Protocol):
 
     def start_services(self, agent: InstalledAgent) -> None: ...
 
+    def clear_stale_locks(self) -> list[str]: ...
+
+    def remove_remains(self) -> list[str]: ...
+
 
 def private_dir(path: str | None) -> None:
     """asrctl's private run directory, where a vendor tool writes its JSON files: mode 0700, and so is the

@@ -69,6 +69,7 @@ INSTALLER_ERRORS = "installerextendederrors.json"
 INSTALLER_SUMMARY = "installerjson.json"
 CONFIGURATOR_ERRORS = "configuratorextendederrors.json"
 CONFIGURATOR_SUMMARY = "configuratorjson.json"
+MAX_VENDOR_FILE = 64 * 1024  # .vx_version is a dozen lines
 
 
 def parse_kv(text: str) -> dict[str, str]:
@@ -90,14 +91,18 @@ def build_number(build_tag: str) -> str | None:
 
 
 def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a vendor log for an error message: a regular file only, never blocking (a FIFO in its
+    place), only its last 16 KiB read."""
+    from asrctl.system import rootfs
+
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 16384))
-            data = fh.read().decode("utf-8", errors="replace")
-    except OSError:
+        opened = rootfs.open_host(path, follow=False)
+    except (rootfs.Refused, OSError):
         return ""
+    if opened is None:
+        return ""
+    with opened:
+        data = opened.tail(16384).decode("utf-8", errors="replace")
     return "\n".join(data.splitlines()[-lines:])
 
 
@@ -189,13 +194,25 @@ class LinuxBackend:
         return self.paths.host(VX_VERSION)
 
     def read_version_file(self) -> dict[str, str] | None:
+        """``.vx_version`` as key=value pairs (None when there is none): read confined to the root, a regular file
+        only, non-blocking and bounded (system/rootfs.py); anything else is ``ASRCTL-E051``."""
+        from asrctl.system import rootfs
+
         path = self.version_file()
         try:
-            return parse_kv(path.read_text(encoding="utf-8", errors="replace"))
-        except FileNotFoundError:
-            return None
+            data = rootfs.read_file(self.paths, VX_VERSION, MAX_VENDOR_FILE)
+        except rootfs.Refused as exc:
+            raise AsrctlError("ASRCTL-E051", f"cannot read {path}: it {exc.reason}") from None
         except OSError as exc:
             raise AsrctlError("ASRCTL-E051", f"cannot read {path}: {exc.strerror}") from None
+        if data is None:
+            return None
+        return parse_kv(data.decode("utf-8", errors="replace"))
+
+    def vx_dir(self, raw: str) -> Path:
+        """The agent's Vx dir as ``INSTALLATION_DIR`` names it, confined to the root (``ASRCTL-E115`` otherwise: a
+        crafted version file must never make asrctl run a script outside the root)."""
+        return self.paths.inside(raw, f"INSTALLATION_DIR in {VX_VERSION}")
 
     def installed(self) -> InstalledAgent | None:
         kv = self.read_version_file()
@@ -207,7 +224,7 @@ class LinuxBackend:
                 "ASRCTL-E051",
                 f"{self.version_file()} has no VERSION or INSTALLATION_DIR; the agent install is incomplete",
             )
-        vx = self.paths.host(vx_raw)
+        vx = self.vx_dir(vx_raw)
         conf = self._drscout(vx)
         hostname = conf.get("hostname") or None
         port = conf.get("port") or None
@@ -234,12 +251,13 @@ class LinuxBackend:
         )
 
     def _drscout(self, vx: Path) -> dict[str, str]:
+        from asrctl.system import rootfs
+
         parser = configparser.ConfigParser(strict=False, interpolation=None)
         try:
-            parser.read_string(
-                (vx / "etc" / "drscout.conf").read_text(encoding="utf-8", errors="replace"), "drscout.conf"
-            )
-        except (OSError, configparser.Error):
+            data = rootfs.read_file(self.paths, rootfs.target_of(self.paths, vx / "etc" / "drscout.conf"), 1 << 20)
+            parser.read_string((data or b"").decode("utf-8", errors="replace"), "drscout.conf")
+        except (OSError, rootfs.Refused, configparser.Error):
             return {}
         values: dict[str, str] = {}
         for section in parser.sections():
@@ -272,6 +290,10 @@ class LinuxBackend:
         return "the system says a reboot is required (/var/run/reboot-required)" if flag.exists() else None
 
     # -- argv -----------------------------------------------------------------------------------------------
+    def install_dir(self, options: InstallOptions) -> Path:
+        """``--install-dir`` (or the default) on the host, confined to the root (``ASRCTL-E115``)."""
+        return self.paths.inside(options.install_dir or DEFAULT_DIR, "--install-dir")
+
     def vendor_files(self, run_dir: str | None, errors: str, summary: str) -> tuple[str | None, str | None]:
         """Where a vendor tool writes its extended-errors and summary JSON: asrctl's private run dir."""
         if run_dir is None:
@@ -353,7 +375,7 @@ class LinuxBackend:
         """The push installer's line (its order): role, platform, silent, action, CS type and install dir always
         explicit (an upgrade passes no role, as the push installer's does: the installer keeps the installed one);
         then the log, the invoker and the two JSON files."""
-        install_dir = self.paths.host(options.install_dir or DEFAULT_DIR)
+        install_dir = self.install_dir(options)
         argv = [str(staged / "install")]
         if not upgrade:
             argv += ["-r", options.role]
@@ -400,7 +422,8 @@ class LinuxBackend:
         return [tool, *credentials, *tail, "-c", "CSLegacy", "-p", str(endpoint.port)]
 
     def uninstall_argv(self, agent: InstalledAgent) -> list[str]:
-        return [str(agent.install_dir / "uninstall.sh"), "-Y", "-L", str(self.paths.host(UNINSTALL_LOG))]
+        script = self.paths.inside(agent.install_dir / "uninstall.sh", "uninstall.sh")
+        return [str(script), "-Y", "-L", str(self.paths.host(UNINSTALL_LOG))]
 
     def agent_config_input_argv(self, install_dir: Path) -> list[str]:
         return [str(install_dir / "Vx" / "bin" / "AzureRcmCli"), "--getagentconfiginput"]
@@ -429,7 +452,7 @@ class LinuxBackend:
         self, staged: Path, options: InstallOptions, upgrade: bool, previous: InstalledAgent | None
     ) -> list[Step]:
         argv = self.install_argv(staged, options, upgrade)
-        install_dir = self.paths.host(options.install_dir or DEFAULT_DIR)
+        install_dir = self.install_dir(options)
         existed_before = install_dir.exists()
 
         def run() -> dict[str, Any]:
@@ -470,10 +493,10 @@ class LinuxBackend:
         installer's files are removed: Microsoft's uninstaller if the installer got as far as writing it; on the RPM
         families ``rpm -e InMageVx`` if the package is still there (never rm -rf over the package's files); then the
         install dir that was not there before and the version file. Returns what is still there."""
-        target = self.paths.host(install_dir)
+        target = self.paths.inside(install_dir, "the install dir")
         package = self.rpm_package()
         uninstaller = target / "uninstall.sh"
-        if uninstaller.exists():
+        if uninstaller.is_file():
             self.runner.run(
                 [str(uninstaller), "-Y", "-L", str(self.paths.host(UNINSTALL_LOG))], cwd=target, timeout=600
             )
@@ -538,7 +561,7 @@ class LinuxBackend:
         return left
 
     def config_input_step(self, install_dir: str) -> Step:
-        argv = self.agent_config_input_argv(self.paths.host(install_dir))
+        argv = self.agent_config_input_argv(self.paths.inside(install_dir, "the install dir"))
 
         def run() -> dict[str, Any]:
             done = self.runner.run(argv, timeout=120)
@@ -553,7 +576,7 @@ class LinuxBackend:
         return Step("config-input", "Read the agent config input for the replication appliance", run, argv=argv)
 
     def register_step(self, reg: Registration, install_dir: str, retry: Retry | None = None) -> Step:
-        root_dir = self.paths.host(install_dir)
+        root_dir = self.paths.inside(install_dir, "the install dir")
         argv = self.register_argv(root_dir, reg)
 
         def run() -> dict[str, Any]:
@@ -660,23 +683,119 @@ class LinuxBackend:
         marker = self.version_file()
         vx: Path | None = None
         try:
-            raw = parse_kv(marker.read_text(encoding="utf-8", errors="replace")).get("INSTALLATION_DIR")
-            vx = self.paths.host(raw) if raw else None
-        except OSError:
+            raw = (self.read_version_file() or {}).get("INSTALLATION_DIR")
+            vx = self.vx_dir(raw) if raw else None
+        except AsrctlError:
             vx = None
         root = vx.parent if vx is not None else self.paths.host(DEFAULT_DIR)
         files = vx if vx is not None else root / "Vx"
         lock = root / ".uninstall.lck"
         return Presence(
-            marker=str(marker) if marker.is_file() else None,
+            marker=str(marker) if os.path.lexists(marker) else None,
             files=str(files) if files.is_dir() else None,
-            vendor_lock=str(lock) if lock.exists() else None,
+            vendor_lock=str(lock) if os.path.lexists(lock) else None,
         )
+
+    def clear_stale_locks(self) -> list[str]:
+        """Remove ``uninstall.sh``'s ``.uninstall.lck`` when no uninstall holds it any more, and say so.
+
+        Microsoft's uninstall.sh writes its pid into the lock and refuses to run while the file is there ("already
+        running" when the pid is alive, "inconsistent state" when it is not), so a killed uninstall used to fail every
+        later ``uninstall -Y``. The lock is stale when the pid it names is gone or is not an ``uninstall.sh`` (a
+        reused pid), or, for a lock without a pid, when no process runs that install dir's ``uninstall.sh``. Called
+        under the host lock, after the orphaned vendor tools of a killed run were stopped."""
+        from asrctl.system import rootfs
+
+        lock = self.presence().vendor_lock
+        if lock is None:
+            return []
+        path = Path(lock)
+        script = str(path.parent / "uninstall.sh")
+        try:
+            raw = rootfs.read_host(path, 4096, follow=False) or b""
+        except rootfs.Refused:
+            raw = b""
+        first = raw.decode("utf-8", errors="replace").strip().splitlines()[:1]
+        pid = int(first[0]) if first and first[0].isascii() and first[0].isdigit() else None
+        holder = _uninstall_process(script, pid)
+        if holder is not None:
+            return []
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            LOG.warning("could not remove the stale %s: %s", path, exc)
+            return [f"the stale vendor lock {path} could not be removed: {exc.strerror or exc}"]
+        why = f"pid {pid} is gone" if pid is not None else "no uninstall.sh is running"
+        LOG.warning("removed the stale vendor lock %s (%s: an interrupted uninstall left it)", path, why)
+        return [f"removed the stale vendor lock {path} ({why}: an interrupted uninstall left it)"]
+
+    def _named_vx(self) -> Path | None:
+        """The Vx dir the version file names (confined to the root), whether or not it exists; None when the
+        version file names none or cannot be read. A half-installed agent's files are looked for only there: an
+        agent's files elsewhere (the default dir) are not what this version file describes."""
+        try:
+            raw = (self.read_version_file() or {}).get("INSTALLATION_DIR")
+            return self.vx_dir(raw) if raw else None
+        except AsrctlError:
+            return None
+
+    def remove_remains(self) -> list[str]:
+        """Remove what is left of a half-installed agent — the repair ``uninstall -Y`` does when the version file is
+        unreadable or missing while the agent's files are there (``ASRCTL-E051`` sends people here, so this must
+        work). Microsoft's own tools first (``Vx/bin/stop``, then ``uninstall.sh -Y -L`` when there is a version file
+        for it; on the RPM families ``rpm -e InMageVx`` while the package is there, never rm -rf over its files), then
+        only what is recognisably the agent's: the ``Vx`` tree, the install dir's ``uninstall.sh``, ``.uninstall.lck``
+        and ``Third-Party_Notices.txt``, the version file, the install dir if that leaves it empty. All of it inside
+        the root."""
+        removed: list[str] = []
+        p = self.presence()
+        package = self.rpm_package()
+        vx = Path(p.files) if p.files else self._named_vx() or self.paths.host(DEFAULT_DIR) / "Vx"
+        root = vx.parent
+        stop = vx / "bin" / "stop"
+        if stop.is_file() and os.access(stop, os.X_OK):
+            self.runner.run([str(stop)], timeout=300)
+        uninstaller = root / "uninstall.sh"
+        if uninstaller.is_file() and p.marker is not None and os.access(uninstaller, os.X_OK):
+            self.runner.run([str(uninstaller), "-Y", "-L", str(self.paths.host(UNINSTALL_LOG))], cwd=root, timeout=600)
+        rpm = self.rpm_tool()
+        if rpm is not None and self.package_installed(package):
+            self.runner.run([rpm, "-e", package], timeout=600)
+            if not self.package_installed(package):
+                removed.append(f"package {package}")
+        if self.package_installed(package):
+            LOG.warning("%s is still installed: its files under %s are left for rpm", package, vx)
+        elif vx.name == "Vx" and vx.is_dir() and not vx.is_symlink():
+            shutil.rmtree(vx)
+            removed.append(str(vx))
+        for name in ("uninstall.sh", ".uninstall.lck", "Third-Party_Notices.txt"):
+            leftover = root / name
+            if os.path.lexists(leftover) and not leftover.is_dir():
+                leftover.unlink()
+                removed.append(str(leftover))
+        marker = self.version_file()
+        if os.path.lexists(marker):
+            if marker.is_dir() and not marker.is_symlink():
+                shutil.rmtree(marker)
+            else:
+                marker.unlink()
+            removed.append(str(marker))
+        try:
+            root.rmdir()
+            removed.append(str(root))
+        except OSError:
+            pass
+        return removed
 
     def start_services(self, agent: InstalledAgent) -> None:
         """``<Vx>/bin/start`` (Microsoft's own start script): what an interrupted or failed upgrade's undo runs, since
         the installer stops the services before it replaces the agent's files."""
-        start = agent.install_dir / "Vx" / "bin" / "start"
+        start = self.paths.inside(agent.install_dir / "Vx" / "bin" / "start", "the agent's start script")
         done = run_vendor(self.runner, [str(start)], tool="the agent's start script", timeout=300)
         if done.returncode != 0:
             raise AsrctlError(
@@ -684,3 +803,27 @@ class LinuxBackend:
                 f"{start} exited {done.returncode}: the agent's services did not start:\n{done.output[-1500:]}",
                 vendor_exit_code=done.returncode,
             )
+
+
+def _uninstall_process(script: str, pid: int | None) -> int | None:
+    """The pid of a live process running ``script`` (Microsoft's uninstall.sh of that install dir), preferring
+    ``pid`` (what its lock names); None when there is none."""
+    import psutil
+
+    def runs_it(proc: psutil.Process) -> bool:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return script in proc.cmdline()[:3]
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return False
+
+    if pid is not None:
+        try:
+            return pid if runs_it(psutil.Process(pid)) else None
+        except psutil.NoSuchProcess:
+            return None
+    for proc in psutil.process_iter():
+        if runs_it(proc):
+            return int(proc.pid)
+    return None

@@ -610,6 +610,18 @@ class WindowsBackend:
         where = f"HKLM\\{key}" if key else None
         return Presence(marker=where, files=where)
 
+    def clear_stale_locks(self) -> list[str]:
+        """Windows Installer keeps its own mutex (``ASRCTL-E054`` while it is held); no vendor lock file to clear."""
+        return []
+
+    def remove_remains(self) -> list[str]:
+        """A half-installed agent on Windows is a product key without its files (or the reverse, which Windows
+        Installer does not leave): MsiExec /x removes it."""
+        if self.uninstall_key() is None:
+            return []
+        self.runner.run(self.uninstall_argv(), timeout=1800)
+        return [f"HKLM\\{self.uninstall_key() or 'the Mobility Service product'}"]
+
     def start_services(self, agent: InstalledAgent) -> None:
         """``sc start`` for each agent service that is not running (Microsoft's own docs control them with sc)."""
         sc = wjoin(self.system32, "sc.exe")

@@ -26,10 +26,10 @@ from asrctl.lifecycle.preconditions import (
     check_disk,
     choose_bundle,
     digest_for,
-    killed_fresh_install,
     require_privileges,
     require_supported,
 )
+from asrctl.lifecycle.recovery import last_killed_install, mend
 from asrctl.lifecycle.registration import (
     PreparedRegistration,
     check_connectivity,
@@ -42,7 +42,7 @@ from asrctl.lifecycle.registration import (
 )
 from asrctl.lifecycle.request import Request
 from asrctl.lifecycle.staging import new_run_id, stage, with_run_dir
-from asrctl.lifecycle.state import HostState, observe
+from asrctl.lifecycle.state import HostState, describe, observe, whole
 from asrctl.lifecycle.steps import fresh_install_steps, vm_agent
 from asrctl.output import Result
 from asrctl.plan import Plan, Session, Step, collect_warnings, dry_run, hold, nothing_to_do
@@ -61,6 +61,7 @@ def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         req = with_cs_type(req)  # from the inputs, never a silent guess
         prepared = prepare_registration(app, req.registration, run_id, environ)
         with hold(app.paths.state_dir, "install", app.out, req.dry_run) as session:
+            mend(app, backend, session, "install")
             before = observe(backend)
             result.data["agent"] = before.as_json()
             return _decide(app, req, backend, bundle, tag, prepared, run_id, session, before, result)
@@ -78,9 +79,20 @@ def _decide(
     before: HostState,
     result: Result,
 ) -> Result:
-    killed = killed_fresh_install(session.dead_run)
-    if before.unreadable is not None and not killed:
-        raise AsrctlError("ASRCTL-E051", before.unreadable)
+    killed = last_killed_install(app, session)
+    if killed is not None and before.agent is not None and not whole(before):
+        if release_cmp(before.agent.version, str((killed.get("summary") or {}).get("version") or "")) != 0:
+            killed = None  # a whole agent of another version came since: not what the killed run left
+    if not killed:
+        if before.unreadable_code == "ASRCTL-E115":
+            before.refuse_unreadable()
+        if before.half_installed:
+            # Half an agent that no asrctl run explains (someone else's install, a copy, a crash before asrctl):
+            # the installer never runs over it. `uninstall -Y` removes it (what ASRCTL-E051's remedy says).
+            raise AsrctlError(
+                "ASRCTL-E051",
+                f"{describe(before)}; no asrctl run explains it, so install does not run over it",
+            )
     # What a killed install left is not an install to keep or upgrade: it is removed below, then installed anew.
     current = None if killed else before.agent
     if current is not None:

@@ -72,3 +72,17 @@ def after_uninstall(backend: AgentBackend, agent: InstalledAgent) -> Step:
         return {}
 
     return Step("verify", "Check that nothing of the agent is left", run)
+
+
+def after_repair(backend: AgentBackend) -> Step:
+    """After removing a half-installed agent: nothing of it is left (no version file, files, process, lock)."""
+
+    def run() -> dict[str, Any]:
+        from asrctl.lifecycle.state import observe, whole
+
+        now = observe(backend)
+        if not now.absent:
+            raise AsrctlError("ASRCTL-E061", "these are still there: " + ("; ".join(whole(now)) or str(now.presence)))
+        return {}
+
+    return Step("verify", "Check that nothing of the agent is left", run)

@@ -1,13 +1,12 @@
 """Preconditions: everything a verb checks before anything changes (detect → *choose*).
 
-Privileges, the platform (the support matrix's answer), the bundle choice and its digest, free disk space, and
-whether an earlier install was killed half-way. Each raises its catalogued error; none writes anything.
+Privileges, the platform (the support matrix's answer), the bundle choice and its digest, free disk space. Each
+raises its catalogued error; none writes anything. (What an earlier, killed run left: lifecycle/recovery.py.)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from asrctl.app import App
 from asrctl.bundles.catalog import Bundle, load_bundle, resolve_dirs, scan
@@ -100,19 +99,3 @@ def digest_for(app: App, bundle: Bundle, choice: BundleChoice) -> str | None:
     else:
         app.out.detail(f"digest from {source}")
     return digest
-
-
-def killed_fresh_install(dead_run: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The journal of a fresh install whose process died (power loss, SIGKILL) while Microsoft's installer ran.
-
-    ``dead_run`` is a journal still saying "running" while the host lock was free (plan.hold): its run is dead.
-    Its abort action never ran, so the agent may be half there; the next install removes that first."""
-    last = dead_run
-    if not last or last.get("status") != "running" or last.get("command") != "install":
-        return None
-    summary = last.get("summary") or {}
-    if not summary.get("fresh_install"):
-        return None
-    if not any(s.get("id") == "install" and s.get("status") == "started" for s in last.get("steps") or []):
-        return None
-    return last

@@ -12,6 +12,7 @@ from asrctl.errors import AsrctlError
 from asrctl.lifecycle import postchecks
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import require_privileges
+from asrctl.lifecycle.recovery import mend
 from asrctl.lifecycle.registration import (
     check_connectivity,
     prepare_registration,
@@ -22,7 +23,7 @@ from asrctl.lifecycle.registration import (
 )
 from asrctl.lifecycle.request import Request
 from asrctl.lifecycle.staging import new_run_id
-from asrctl.lifecycle.state import observe
+from asrctl.lifecycle.state import describe, observe
 from asrctl.lifecycle.steps import guard_existing
 from asrctl.output import Result
 from asrctl.plan import Plan, dry_run, hold, nothing_to_do
@@ -43,11 +44,13 @@ def register(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         prepared = prepare_registration(app, inp, run_id, environ)
         assert prepared is not None
         with hold(app.paths.state_dir, "register", app.out, req.dry_run) as session:
+            mend(app, backend, session, "register")
             before = observe(backend)
             result.data["agent"] = before.as_json()
-            if before.unreadable is not None:
-                raise AsrctlError("ASRCTL-E051", before.unreadable)
+            before.refuse_unreadable()
             current = before.agent
+            if current is None and before.half_installed:
+                raise AsrctlError("ASRCTL-E051", f"{describe(before)}: there is no agent to register")
             if current is None:
                 raise AsrctlError("ASRCTL-E044", "the Mobility Service is not installed; install it first")
             from asrctl import identity

@@ -81,8 +81,10 @@ def prepare_registration(
         if not inp.config_file:
             return None  # modernized install: print the agent config input, register later
         cfg = Path(inp.config_file)
-        if not cfg.is_file():
+        if not cfg.exists():
             raise AsrctlError("ASRCTL-E085", f"--config-file {cfg}: no such file")
+        if not cfg.is_file():  # a FIFO would hang the configurator that reads it
+            raise AsrctlError("ASRCTL-E085", f"--config-file {cfg} is not a regular file")
         reg = Registration("CSPrime", config_file=cfg.resolve(), run_dir=str(app.paths.run_dir(run_id)))
         return PreparedRegistration(reg, None, None)
     passphrase = secrets.obtain(inp.passphrase_file, inp.passphrase_stdin, environ, inp.insecure_passphrase_file)

@@ -37,6 +37,24 @@ class HostState:
     presence: Presence
     services: tuple[Service, ...] = ()
     unreadable: str | None = None  # the marker is there but does not read as an agent (ASRCTL-E051's message)
+    # ... and which error that is: ASRCTL-E051 (garbage, a FIFO, keys missing) or ASRCTL-E115 (it points out of the
+    # root: hostile or broken, never acted on, not even by uninstall's repair).
+    unreadable_code: str = "ASRCTL-E051"
+
+    def refuse_unreadable(self) -> None:
+        """Raise the error of an unreadable marker (a verb cannot decide on a state it cannot read)."""
+        if self.unreadable is not None:
+            raise AsrctlError(self.unreadable_code, self.unreadable)
+
+    @property
+    def half_installed(self) -> bool:
+        """Something of the agent is there, but not an agent that reads as one: a marker that cannot be read, the
+        agent's files (or a marker) with no agent the marker describes, or a marker naming files that are not
+        there. ``uninstall -Y`` removes it."""
+        p = self.presence
+        if self.agent is not None:
+            return p.files is None
+        return self.unreadable is not None or p.marker is not None or p.files is not None
 
     @property
     def installed(self) -> bool:
@@ -87,13 +105,14 @@ def observe(backend: AgentBackend) -> HostState:
     presence = backend.presence()
     agent: InstalledAgent | None = None
     unreadable: str | None = None
+    code = "ASRCTL-E051"
     try:
         agent = backend.installed()
     except AsrctlError as exc:
-        if exc.code != "ASRCTL-E051":
+        if exc.code not in ("ASRCTL-E051", "ASRCTL-E115"):
             raise
-        unreadable = exc.message
-    return HostState(agent, presence, tuple(backend.services(agent)), unreadable)
+        unreadable, code = exc.message, exc.code
+    return HostState(agent, presence, tuple(backend.services(agent)), unreadable, code)
 
 
 def agent_json(backend: AgentBackend, agent: InstalledAgent | None) -> dict[str, Any]:
@@ -185,7 +204,9 @@ def expect(backend: AgentBackend, wanted: Callable[[HostState], bool], planned_f
 
 
 def is_absent(state: HostState) -> bool:
-    return state.presence.marker is None and state.agent is None and state.unreadable is None
+    """No agent at all: no marker, none of its files (a fresh install never runs over half an agent)."""
+    p = state.presence
+    return p.marker is None and p.files is None and state.agent is None and state.unreadable is None
 
 
 def is_agent(version: str, install_dir: str) -> Callable[[HostState], bool]:

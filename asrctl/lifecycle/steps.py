@@ -77,3 +77,25 @@ def restart_services(backend: AgentBackend) -> Callable[[], None]:
             backend.start_services(now.agent)
 
     return run
+
+
+def settle_uninstall(backend: AgentBackend, warn: Callable[[str], None]) -> Callable[[], None]:
+    """The abort of an uninstall step that failed or was interrupted half-way: leave a whole host, whichever is
+    still possible. While the agent is there (its version file and files), it is put back as it was: its services,
+    which Microsoft's ``uninstall.sh`` stops first, are started again. Once the uninstaller has removed the agent's
+    files there is nothing to start: what is left is removed (**choice**: the uninstall is finished rather than
+    leaving half an agent; nothing else could restore it without its bundle)."""
+
+    def run() -> None:
+        now = observe(backend)
+        if now.absent:
+            return
+        for said in backend.clear_stale_locks():
+            warn(said)
+        if now.agent is not None and now.presence.files is not None:
+            if now.stopped:
+                backend.start_services(now.agent)
+            return
+        backend.remove_remains()
+
+    return run

@@ -21,6 +21,7 @@ from asrctl.errors import AsrctlError
 from asrctl.lifecycle import kernelcheck, postchecks, prereq
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import check_disk, choose_bundle, digest_for, require_privileges, require_supported
+from asrctl.lifecycle.recovery import mend
 from asrctl.lifecycle.registration import (
     PreparedRegistration,
     check_connectivity,
@@ -32,7 +33,7 @@ from asrctl.lifecycle.registration import (
     same_registration,
 )
 from asrctl.lifecycle.request import BundleChoice, Request
-from asrctl.lifecycle.staging import new_run_id, stage, stage_also, with_run_dir
+from asrctl.lifecycle.staging import new_run_id, stage, stage_also, staging_for, with_run_dir
 from asrctl.lifecycle.state import HostState, describe, observe
 from asrctl.lifecycle.steps import fresh_install_steps, guard_existing, restart_services, vm_agent
 from asrctl.output import Result
@@ -57,6 +58,7 @@ def upgrade(app: App, req: Request, environ: Mapping[str, str]) -> Result:
             req = replace(req, registration=replace(req.registration, cs_type=resolve_cs_type(req.registration)))
         prepared = prepare_registration(app, req.registration, run_id, environ)
         with hold(app.paths.state_dir, "upgrade", app.out, req.dry_run) as session:
+            mend(app, backend, session, "upgrade")
             before = observe(backend)
             result.data["agent"] = before.as_json()
             return _decide(app, req, backend, bundle, tag, prepared, run_id, session, before, result)
@@ -74,9 +76,10 @@ def _decide(
     before: HostState,
     result: Result,
 ) -> Result:
-    if before.unreadable is not None:
-        raise AsrctlError("ASRCTL-E051", before.unreadable)
+    before.refuse_unreadable()
     current = before.agent
+    if current is None and before.half_installed:
+        raise AsrctlError("ASRCTL-E051", f"{describe(before)}: there is no agent to upgrade")
     if current is None:
         raise AsrctlError("ASRCTL-E044", "the Mobility Service is not installed; nothing to upgrade")
     result.data["from_version"] = current.version
@@ -144,11 +147,15 @@ def _decide(
         )
     else:
         steps = guard_existing(backend, current, backend.install_steps(staged, options, True, current))
+        put_back = _put_back(app, backend, current, tag, prepared, req.bundle, options, run_id)
+        if put_back is not None and prepared is not None and prepared.private_file is not None:
+            plan.cleanup.append(prepared.private_file.parent)  # the undo may write the passphrase there
         for step in steps:
             if step.id == "upgrade":
-                step.abort = step.undo = restart_services(backend)
+                step.abort = step.undo = _restart_or_put_back(app, backend, put_back)
                 step.abort_describe = step.undo_describe = (
                     "start the agent's services again, which the installer stopped"
+                    + (f"; if they do not start, put {put_back[0]} back" if put_back is not None else "")
                 )
         plan.extend(steps)
     if prepared is not None and (register or downgrade):
@@ -195,6 +202,80 @@ def _upgraded(
         )
 
     return reached
+
+
+def _restart_or_put_back(
+    app: App, backend: AgentBackend, back: tuple[str, Callable[[], None]] | None
+) -> Callable[[], None]:
+    """The undo of an upgrade step: start the agent's services again (Microsoft's installer stopped them). When
+    they do not start — the new agent's files are in place and broken — and the previous release can be put back
+    completely (:func:`_put_back`), it is; otherwise the failure stands and the result says the host is not whole."""
+    restart = restart_services(backend)
+
+    def run() -> None:
+        try:
+            restart()
+            down = observe(backend).stopped
+            if down:
+                raise AsrctlError("ASRCTL-E060", f"the agent's services did not start again: {', '.join(down)}")
+        except AsrctlError as exc:
+            if back is None:
+                raise
+            app.out.warn(f"{exc.message.splitlines()[0]}; putting {back[0]} back")
+            back[1]()
+
+    return run
+
+
+def _put_back(
+    app: App,
+    backend: AgentBackend,
+    current: InstalledAgent,
+    tag: str,
+    prepared: PreparedRegistration | None,
+    choice: BundleChoice,
+    options: InstallOptions,
+    run_id: str,
+) -> tuple[str, Callable[[], None]] | None:
+    """How a failed upgrade whose new agent will not even start is undone completely, or None when it cannot be.
+
+    **choice**: the same rule as for a downgrade — asrctl puts the previous release back only when that gives the
+    previous state *completely*: its bundle for this host is in a bundle dir (verified when it is needed: nothing
+    is unpacked for an upgrade that goes well), and a registered agent can be registered again with the
+    registration options given to this upgrade (its own registration; classic only — a CSPrime agent needs a new
+    file from the appliance). Then the undo removes the new agent with its own uninstaller, installs the previous
+    release from its bundle and registers it. Otherwise the undo only starts the services, and when they do not
+    start the result says the host is not whole (docs/LIFECYCLE.md)."""
+    if current.registered and (
+        prepared is None
+        or prepared.registration.cs_type != "CSLegacy"
+        or not same_registration(current, prepared.registration)
+    ):
+        return None
+    dirs, _ = resolve_dirs(app.bundle_dir_args, app.paths)
+    found = [b for b in scan(dirs).for_tag(tag) if release_cmp(current.version, b.version) == 0]
+    if not found:
+        return None
+    bundle = found[0]
+    try:
+        digest = digest_for(app, bundle, _sums_only(choice))
+    except AsrctlError:
+        return None
+    holder, _ = staging_for(app, run_id)
+    staged = holder / "rollback"
+
+    def run() -> None:
+        now = observe(backend)
+        if now.agent is not None:
+            for step in backend.uninstall_steps(now.agent):
+                app.out.detail(f"  {step.describe}")
+                step.run()
+        for step in backend.stage_steps(bundle, staged, digest):
+            app.out.detail(f"  {step.describe}")
+            step.run()
+        _reinstall(app, backend, staged, options, current, prepared)()
+
+    return bundle.path.name, run
 
 
 def _sums_only(choice: BundleChoice) -> BundleChoice:
