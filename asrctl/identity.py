@@ -9,18 +9,37 @@ identity, so ``register`` refuses without ``--force``.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from typing import Any
 
 from asrctl.system.journal import atomic_write
 from asrctl.system.paths import Paths
 
+LOG = logging.getLogger("asrctl")
+MAX_ID_FILE = 64 * 1024
+
+
+def _read_json(path: Path) -> Any:
+    """A small JSON file of asrctl's own, read bounded and non-blocking (never a FIFO, never through a link)."""
+    from asrctl.system import rootfs
+
+    try:
+        raw = rootfs.read_host(path, MAX_ID_FILE, follow=False)
+        return json.loads(raw) if raw is not None else None
+    except (rootfs.Refused, OSError, ValueError):
+        return None
+
 
 def machine_id(paths: Paths) -> str | None:
+    from asrctl.system import rootfs
+
     for candidate in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
         try:
-            value = paths.host(candidate).read_text(encoding="utf-8").strip()
-        except OSError:
+            raw = rootfs.read_file(paths, candidate, 4096)
+        except (rootfs.Refused, OSError):
             continue
+        value = (raw or b"").decode("utf-8", errors="replace").strip()
         if value:
             return value
     return None
@@ -35,28 +54,30 @@ def record(paths: Paths, host_id: str | None) -> None:
     if not host_id:
         return
     data = {"host_id": host_id, "machine_id": machine_id(paths)}
-    atomic_write(_path(paths), json.dumps(data, indent=2) + "\n")
+    try:
+        atomic_write(_path(paths), json.dumps(data, indent=2) + "\n")
+    except OSError as exc:  # clone detection is a safety net; a full disk must not fail a registration that worked
+        LOG.warning("could not record the agent's identity in %s: %s", _path(paths), exc)
 
 
 def recorded_host_id(paths: Paths) -> str | None:
     """The agent HostId asrctl recorded when it registered it (None: none recorded, or forgotten on uninstall)."""
-    try:
-        data = json.loads(_path(paths).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    data = _read_json(_path(paths))
     value = data.get("host_id") if isinstance(data, dict) else None
     return value if isinstance(value, str) and value else None
 
 
 def forget(paths: Paths) -> None:
-    _path(paths).unlink(missing_ok=True)
+    try:
+        _path(paths).unlink(missing_ok=True)
+    except OSError as exc:
+        LOG.warning("could not remove %s: %s", _path(paths), exc)
 
 
 def check_clone(paths: Paths, host_id: str | None) -> str | None:
     """A message when this looks like a clone of the machine the agent was registered on, else None."""
-    try:
-        data = json.loads(_path(paths).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    data = _read_json(_path(paths))
+    if not isinstance(data, dict):
         return None
     recorded_machine = data.get("machine_id")
     current = machine_id(paths)

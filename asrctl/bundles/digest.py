@@ -87,14 +87,20 @@ def sha256_file(path: Path, progress: Progress | None = None) -> str:
     h = hashlib.sha256()
     buf = bytearray(READ_SIZE)
     view = memoryview(buf)
+    from asrctl.system import rootfs
+
     try:
-        with open(path, "rb", buffering=0) as fh:
+        opened = rootfs.open_host(path)  # a regular file, opened non-blocking: a FIFO never hangs the hash
+    except rootfs.Refused as exc:
+        raise AsrctlError("ASRCTL-E033", f"{path}: {exc.reason}", path=str(path)) from None
+    if opened is None:
+        raise AsrctlError("ASRCTL-E022", f"{path}: no such file", path=str(path))
+    try:
+        with opened, open(opened.fd, "rb", buffering=0, closefd=False) as fh:
             while n := fh.readinto(buf):
                 h.update(view[:n])
                 if progress is not None:
                     progress.advance(n)
-    except FileNotFoundError:
-        raise AsrctlError("ASRCTL-E022", f"{path}: no such file", path=str(path)) from None
     except OSError as exc:
         raise AsrctlError("ASRCTL-E033", f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
     return h.hexdigest()
@@ -170,14 +176,17 @@ def parse_sums(text: str, where: str) -> dict[str, str]:
 
 
 def read_sums(path: Path) -> dict[str, str]:
-    """Parse a SHA256SUMS file (``ASRCTL-E035`` if it is malformed)."""
+    """Parse a SHA256SUMS file (``ASRCTL-E035`` if it is malformed). A regular file only, opened non-blocking and
+    read bounded: a FIFO named SHA256SUMS used to hang ``install`` and ``bundles verify`` forever."""
+    from asrctl.system import rootfs
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_SUMS_BYTES + 1)
-    except OSError as exc:
-        raise AsrctlError("ASRCTL-E035", f"{path}: cannot read: {exc.strerror}", path=str(path)) from None
-    if len(data) > MAX_SUMS_BYTES:
-        raise AsrctlError("ASRCTL-E035", f"{path}: larger than {MAX_SUMS_BYTES} bytes", path=str(path))
+        data = rootfs.read_host(path, MAX_SUMS_BYTES)
+    except rootfs.Refused as exc:
+        why = f"larger than {MAX_SUMS_BYTES} bytes" if exc.kind == rootfs.TOO_LARGE else exc.reason
+        raise AsrctlError("ASRCTL-E035", f"{path}: {why}", path=str(path)) from None
+    if data is None:
+        raise AsrctlError("ASRCTL-E035", f"{path}: no such file", path=str(path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -269,12 +278,13 @@ def expected_digest(bundle_path: Path, policy: DigestPolicy) -> tuple[str | None
     if policy.sha256 is not None:
         return policy.sha256, SOURCE_OPTION
     sums_path = bundle_path.parent / SUMS_NAME
-    listed = read_sums(sums_path).get(bundle_path.name) if sums_path.exists() else None
+    present = os.path.lexists(sums_path)
+    listed = read_sums(sums_path).get(bundle_path.name) if present else None
     if listed is not None:
         return listed, SOURCE_SUMS
     why = (
         f"{sums_path} has no line for {bundle_path.name}"
-        if sums_path.exists()
+        if present
         else f"no {SUMS_NAME} beside the bundle and no --sha256"
     )
     if policy.require:

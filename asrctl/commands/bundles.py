@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from asrctl.commands.common import begin, examples
-from asrctl.commands.options import digest_options, digest_policy, sha256_option
+from asrctl.commands.options import Seconds, digest_options, digest_policy, sha256_option
 from asrctl.commands.settings import setting
 from asrctl.errors import AsrctlError, Reported
 from asrctl.output import Result
@@ -313,9 +313,7 @@ def _mb(n: int) -> str:
     help="PEM file with the CA(s) that signed the mirror's certificate (default: the system's).",
 )
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True, help="Retries after a failure.")
-@click.option(
-    "--timeout", type=click.FloatRange(1, 600), default=30.0, show_default=True, help="Network timeout in seconds."
-)
+@click.option("--timeout", type=Seconds(600), default=30.0, show_default=True, help="Network timeout in seconds.")
 @setting(
     "--require-digest",
     "require_digest",

@@ -49,6 +49,9 @@ class Config:
     values: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_CONFIG = 1 << 20  # a config file is a few lines
+
+
 def _fail(path: Path, message: str, remedy: str | None = None) -> AsrctlError:
     return AsrctlError(CODE, f"{path}: {message}", remedy=remedy)
 
@@ -57,11 +60,19 @@ def load(path_arg: str | os.PathLike[str], known: Mapping[str, Sequence[tuple[st
     """Read, check and convert the file; ``known`` maps each config key to the options that declare it."""
     import tomllib
 
+    from asrctl.system import rootfs
+
     path = Path(path_arg)
     try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            raw = fh.read()
+        # A regular file, opened non-blocking (a FIFO never hangs asrctl), read bounded (MAX_CONFIG).
+        opened = rootfs.open_host(path)
+        if opened is None:
+            raise FileNotFoundError(2, "No such file or directory")
+        with opened:
+            st = os.fstat(opened.fd)
+            raw = opened.read(MAX_CONFIG)
+    except rootfs.Refused as exc:
+        raise _fail(path, f"the config file {exc.reason}", "Give --config a regular TOML file.") from None
     except OSError as exc:
         raise _fail(path, f"cannot read the config file: {exc.strerror or exc}", "Check the --config path.") from None
     _check_ownership(path, st)

@@ -10,6 +10,7 @@ import click
 
 from asrctl.commands.common import begin, confirm_on_terminal, examples
 from asrctl.commands.options import (
+    Seconds,
     connect_timeout_option,
     cs_fingerprint_option,
     digest_options,
@@ -57,7 +58,9 @@ bundle_options = _stack(
         help="Use this bundle instead of choosing one.",
     ),
     digest_options,
-    setting("--timeout", type=float, default=3600.0, show_default=True, help="Seconds the installer may take."),
+    setting(
+        "--timeout", type=Seconds(7 * 86400), default=3600.0, show_default=True, help="Seconds the installer may take."
+    ),
 )
 
 registration_options = _stack(

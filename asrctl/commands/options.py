@@ -24,6 +24,26 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Seconds(click.types.FloatParamType):
+    """A duration in seconds: a finite number above 0 and at most ``most``. ``--timeout -1`` used to reach the
+    runner (which stopped the installer at once) and ``--timeout nan`` failed with "internal error"; 0 would mean
+    "no time at all". TOML's ``nan``/``inf`` in a --config file are refused the same way (configfile.py converts
+    through this type)."""
+
+    name = "seconds"
+
+    def __init__(self, most: float) -> None:
+        self.most = most
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        number = float(super().convert(value, param, ctx))
+        if not math.isfinite(number) or number <= 0 or number > self.most:
+            self.fail(f"{value!r} is not a number of seconds above 0 and at most {self.most:g}", param, ctx)
+        return number
+
+
 def _check_sha256(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
@@ -79,7 +99,7 @@ cs_fingerprint_option = setting(
     "--cs-fingerprint", metavar="SHA256", help="Pin the configuration server's certificate (its SHA-256)."
 )
 connect_timeout_option = setting(
-    "--connect-timeout", type=float, default=5.0, show_default=True, help="Seconds per network check."
+    "--connect-timeout", type=Seconds(600), default=5.0, show_default=True, help="Seconds per network check."
 )
 ps_port_option = setting(
     "--ps-port",

@@ -38,6 +38,7 @@ class Endpoint:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 
 
@@ -47,7 +48,9 @@ def parse_endpoint(text: str, default_port: int = CS_PORT) -> Endpoint:
     Raises ASRCTL-E002 with the reason for anything else, URLs included: the configurator gets exactly this host
     (``-i``) and port (``-p``), so what is checked must be exactly what registers.
     """
-    raw = text.strip() if isinstance(text, str) else ""
+    # Not stripped: the configurator gets the text exactly as given, so " cs01" or "cs01\n" (a value pasted from a
+    # file) would register something other than what was checked.
+    raw = text if isinstance(text, str) else ""
 
     def bad(why: str) -> AsrctlError:
         return AsrctlError(
@@ -60,7 +63,9 @@ def parse_endpoint(text: str, default_port: int = CS_PORT) -> Endpoint:
     if not raw:
         raise bad("it is empty")
     if any(c.isspace() for c in raw):
-        raise bad("it contains white space")
+        raise bad("it contains white space (a leading or trailing space or newline counts)")
+    if any(not c.isprintable() for c in raw):
+        raise bad("it contains a control character")
     if "/" in raw or "@" in raw:
         raise bad("give a host name or address, not a URL")
     port = default_port
@@ -101,6 +106,10 @@ def _parse_port(text: str, bad: Callable[[str], AsrctlError]) -> int:
 def _check_host(host: str, bad: Callable[[str], AsrctlError]) -> str:
     address = as_ip(host)
     if address is not None:
+        if address.is_unspecified:
+            raise bad(f"{address} means 'any address', not a server to connect to")
+        if address.is_multicast or (isinstance(address, ipaddress.IPv4Address) and address == _BROADCAST):
+            raise bad(f"{address} is a multicast or broadcast address, not a server")
         return str(address)
     name = host[:-1] if host.endswith(".") else host
     try:

@@ -40,6 +40,8 @@ def setup(paths: Paths, create_dirs: bool) -> Path | None:
         return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not _appendable(path):
+            return None
         handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         return None
@@ -49,6 +51,18 @@ def setup(paths: Paths, create_dirs: bool) -> Path | None:
     LOGGER.setLevel(logging.DEBUG)
     LOGGER.propagate = False
     return path
+
+
+def _appendable(path: Path) -> bool:
+    """The log may be appended to: missing (it is created) or a regular file. Opening a FIFO for writing blocks
+    until a reader comes, so a FIFO (or a directory, a device) where the log belongs means: no log this run."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return True
+    return stat.S_ISREG(st.st_mode)
 
 
 def detach() -> None:

@@ -45,24 +45,34 @@ def _normalize(raw: str, where: str) -> str:
 
 
 def from_file(path: Path, insecure_ok: bool = False) -> Passphrase:
+    """The passphrase in ``path``: a regular file (a FIFO is refused, never waited on), opened non-blocking, its
+    mode checked on the open descriptor, and at most :data:`MAX_LEN` characters read — a 1 GB file is refused from
+    its size, without reading it (it used to be read whole: 2.1 GB of memory before the refusal)."""
+    from asrctl.system import rootfs
+
     try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise AsrctlError("ASRCTL-E050", f"passphrase file {path}: no such file") from None
-    except OSError as exc:
-        raise AsrctlError("ASRCTL-E050", f"passphrase file {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise AsrctlError("ASRCTL-E050", f"passphrase file {path} is not a regular file")
-    if os.name == "posix" and st.st_mode & 0o077 and not insecure_ok:
-        raise AsrctlError(
-            "ASRCTL-E049",
-            f"passphrase file {path} is readable or writable by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}",
-        )
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AsrctlError("ASRCTL-E050", f"cannot read passphrase file {path}: {exc}") from None
+        opened = rootfs.open_host(path)
+    except rootfs.Refused as exc:
+        raise AsrctlError("ASRCTL-E050", f"passphrase file {path} {exc.reason}") from None
+    if opened is None:
+        raise AsrctlError("ASRCTL-E050", f"passphrase file {path}: no such file")
+    with opened:
+        mode = os.fstat(opened.fd).st_mode
+        if os.name == "posix" and mode & 0o077 and not insecure_ok:
+            raise AsrctlError(
+                "ASRCTL-E049",
+                f"passphrase file {path} is readable or writable by group or others "
+                f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}",
+            )
+        try:
+            # UTF-8 takes up to 4 bytes a character, plus a line ending.
+            raw = opened.read(MAX_LEN * 4 + 2).decode("utf-8")
+        except rootfs.Refused:
+            raise AsrctlError(
+                "ASRCTL-E050", f"passphrase file {path} is larger than a passphrase can be ({MAX_LEN} characters)"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AsrctlError("ASRCTL-E050", f"cannot read passphrase file {path}: {exc}") from None
     return Passphrase(_normalize(raw, str(path)), "file", path)
 
 
@@ -73,7 +83,10 @@ def from_stdin(stream: TextIO | None = None) -> Passphrase:
 
         raw = getpass.getpass("Configuration server passphrase: ")
     else:
-        raw = stream.readline()
+        # One line, bounded: a stream that never ends a line (cat /dev/zero |) is refused, not read into memory.
+        raw = stream.readline(MAX_LEN + 3)
+        if len(raw) > MAX_LEN + 2:
+            raise AsrctlError("ASRCTL-E050", f"the passphrase from standard input is longer than {MAX_LEN} characters")
     return Passphrase(_normalize(raw, "standard input"), "stdin")
 
 

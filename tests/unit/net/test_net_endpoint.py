@@ -26,7 +26,6 @@ from asrctl.net.endpoint import normalize_fingerprint, parse_endpoint
         ("CS01.Contoso.Local.", "cs01.contoso.local", 443),
         ("cs01.contoso.local:8443", "cs01.contoso.local", 8443),
         ("10.0.0.5", "10.0.0.5", 443),
-        (" 10.0.0.5:443 ", "10.0.0.5", 443),
         ("::1", "::1", 443),
         ("[::1]:9443", "::1", 9443),
         ("[2001:DB8::1]", "2001:db8::1", 443),
@@ -66,6 +65,17 @@ def test_parse_endpoint_default_port_and_display() -> None:
         ("-cs01", "not a valid host name"),
         ("cs..local", "not a valid host name"),
         ("cs01!", "not a valid host name"),
+        # Issue 13: the text goes to the configurator as it is, so what is checked must be exactly that.
+        (" 10.0.0.5:443", "white space"),
+        ("10.0.0.5:443 ", "white space"),
+        ("cs01\n", "white space"),
+        ("cs01\x00", "control character"),
+        ("0.0.0.0", "'any address'"),
+        ("0.0.0.0:443", "'any address'"),
+        ("[::]:443", "'any address'"),
+        ("::", "'any address'"),
+        ("224.0.0.1", "multicast or broadcast"),
+        ("255.255.255.255", "multicast or broadcast"),
     ],
 )
 def test_parse_endpoint_rejects_garbage_with_the_reason(text: str, why: str) -> None:
