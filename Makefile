@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 BSTAMP := $(VENV)/.installed-binary
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock test test-fast lint lint-ansible fmt demo demo-loop bench binary release test-binary bench-startup clean
+.PHONY: help venv lock test test-fast test-faults faults-report lint lint-ansible fmt demo demo-loop bench binary release \
+        test-binary bench-startup clean
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,6 +46,13 @@ test: $(STAMP) ## Run the whole test suite (TEST_JOBS=0: serially)
 
 test-fast: $(STAMP) ## Unit tests only
 	$(PY) -m pytest -q tests/unit
+
+# make test runs the fault-injection suite's default part; these run all of it (docs/RELIABILITY.md).
+test-faults: $(STAMP) ## The whole fault-injection suite, slow cases included
+	ASRCTL_FAULTS=all $(PY) -m pytest -q tests/faults
+
+faults-report: $(STAMP) ## Run the whole fault suite and write its counts into docs/RELIABILITY.md and README
+	$(PY) scripts/fault_report.py
 
 lint: $(STAMP) ## ruff check + format check, mypy on the whole package, the import layers (setup.cfg), ansible-lint
 	$(VENV)/bin/ruff check asrctl scripts tests ansible
