@@ -20,7 +20,7 @@ A_POINT = {
     "register": ("configure:begin", OLD),
     "uninstall": ("uninstall:stopped", "absent"),
 }
-FAST = {("install", "uninstall"), ("uninstall", "install"), ("upgrade", "register"), ("register", "upgrade")}
+FAST = {("install", "uninstall"), ("upgrade", "register")}
 
 
 def _args(verb: str, server: Any) -> list[str]:

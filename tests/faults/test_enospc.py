@@ -67,7 +67,7 @@ def test_a_full_state_dir_while_the_journal_is_written_still_rolls_back(sandbox:
 
 
 @pytest.mark.fault("enospc")
-@pytest.mark.parametrize("errno_name", ["ENOSPC", "EROFS"])
+@pytest.mark.parametrize("errno_name", ["ENOSPC", pytest.param("EROFS", marks=pytest.mark.slow)])
 def test_a_journal_that_cannot_be_written_never_stops_a_rollback(sandbox: Sandbox, cs: Any, errno_name: str) -> None:
     """The same without root: every journal write after the first few fails (harness.py)."""
     sandbox.bundle(OLD)

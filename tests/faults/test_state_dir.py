@@ -7,6 +7,7 @@ so the run goes on; nothing changed on the host when the run cannot start.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,11 @@ def _install(sb: Sandbox, server: Any) -> Any:
 def _fifo(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(path)
+
+
+def _default_part(cases: dict[str, Any], default: set[str]) -> list[Any]:
+    """All the cases; those not in ``default`` only with ``make test-faults`` (docs/RELIABILITY.md, the budget)."""
+    return [pytest.param(k, marks=[] if k in default else [pytest.mark.slow], id=k) for k in sorted(cases)]
 
 
 # --- the state dir itself -------------------------------------------------------------------------------------
@@ -69,6 +75,33 @@ def test_a_noexec_state_dir(sandbox: Sandbox, cs: Any, tmpfs: Any) -> None:
 
 
 @pytest.mark.fault("state-dir")
+def test_a_state_dir_asrctl_may_not_write(sandbox: Sandbox, cs: Any) -> None:
+    """EACCES: the state dir is mode 0555 and asrctl runs without the capability to override permissions (root
+    without CAP_DAC_OVERRIDE, through setpriv)."""
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("dropping CAP_DAC_OVERRIDE for one run needs root and setpriv (util-linux)")
+    sandbox.bundle(OLD)
+    state = _state(sandbox)
+    state.mkdir(parents=True)
+    state.chmod(0o555)
+    drop = "-dac_override,-dac_read_search"
+    argv = ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", "--",
+            *_argv(sandbox, *install_args(sandbox, cs))]  # fmt: skip
+    env = {**_env(), **sandbox.env, **with_passphrase_env()}
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=NO_HANG, check=False)
+    assert proc.returncode == 6, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["code"] == "ASRCTL-E110" and "Permission denied" in error["message"], error
+    assert observe_absent(sandbox)
+    state.chmod(0o755)
+    again = _install(sandbox, cs)
+    assert again.returncode == 0, again.stderr
+    assert_clean(sandbox, OLD)
+
+
+@pytest.mark.fault("state-dir")
 def test_a_state_dir_that_is_a_file(sandbox: Sandbox, cs: Any) -> None:
     sandbox.bundle(OLD)
     state = _state(sandbox)
@@ -100,7 +133,7 @@ LOCKS = {
 
 
 @pytest.mark.fault("state-dir")
-@pytest.mark.parametrize("kind", sorted(LOCKS))
+@pytest.mark.parametrize("kind", _default_part(LOCKS, {"garbage", "directory"}))
 def test_a_broken_lock_file_is_taken_over(sandbox: Sandbox, cs: Any, kind: str) -> None:
     sandbox.bundle(OLD)
     lock = _state(sandbox) / "lock"
@@ -133,7 +166,7 @@ OWN = {
 
 
 @pytest.mark.fault("state-dir")
-@pytest.mark.parametrize("kind", sorted(OWN))
+@pytest.mark.parametrize("kind", _default_part(OWN, {"journal-garbage", "journal-fifo", "history-fifo"}))
 def test_a_damaged_state_file_never_stops_a_run(sandbox: Sandbox, cs: Any, kind: str) -> None:
     sandbox.bundle(OLD)
     name, make = OWN[kind]
@@ -147,8 +180,6 @@ def test_a_damaged_state_file_never_stops_a_run(sandbox: Sandbox, cs: Any, kind:
     if name == "journal.json":
         assert "moved aside" in r.stderr
     assert_clean(sandbox, OLD)
-    assert sandbox.asrctl("--json", "uninstall", "-Y", timeout=NO_HANG).returncode == 0
-    assert_clean(sandbox, "absent")
 
 
 # --- standard output ---------------------------------------------------------------------------------------------
