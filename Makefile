@@ -48,11 +48,11 @@ test-fast: $(STAMP) ## Unit tests only
 	$(PY) -m pytest -q tests/unit
 
 # make test runs the fault-injection suite's default part; these run all of it (docs/RELIABILITY.md).
-test-faults: $(STAMP) ## The whole fault-injection suite, slow cases included
-	ASRCTL_FAULTS=all $(PY) -m pytest -q tests/faults
+test-faults: $(STAMP) ## The whole fault-injection suite, slow cases included (TEST_JOBS as for test)
+	ASRCTL_FAULTS=all $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests/faults
 
 faults-report: $(STAMP) ## Run the whole fault suite and write its counts into docs/RELIABILITY.md and README
-	$(PY) scripts/fault_report.py
+	$(PY) scripts/fault_report.py --jobs $(TEST_JOBS)
 
 lint: $(STAMP) ## ruff check + format check, mypy on the whole package, the import layers (setup.cfg), ansible-lint
 	$(VENV)/bin/ruff check asrctl scripts tests ansible

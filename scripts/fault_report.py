@@ -1,6 +1,7 @@
 """Run the whole fault-injection suite and write its counts into docs/RELIABILITY.md and README.md.
 
     python scripts/fault_report.py            # runs tests/faults with the slow cases (make faults-report)
+    python scripts/fault_report.py --jobs 0   # the same in this process, one case after the other
     python scripts/fault_report.py --from F   # only rewrite the docs from a report a run already wrote
 
 The counts are never typed by hand: tests/faults/conftest.py counts the cases of each family and how many hold
@@ -51,11 +52,13 @@ def collected(default_only: bool) -> dict[str, int]:
         return {k: int(v) for k, v in json.loads(out.read_text()).items()}
 
 
-def run_all(report: Path) -> int:
+def run_all(report: Path, jobs: str) -> int:
+    """The whole suite; with ``jobs`` other than 0 on pytest-xdist workers, a test file per worker (the counts are
+    taken where the reports arrive, in the controlling process)."""
     env = {**os.environ, "ASRCTL_FAULTS": "all", "ASRCTL_FAULT_REPORT": str(report)}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/faults"], cwd=REPO, env=env, check=False
-    ).returncode
+    parallel = ["-n", jobs, "--dist", "loadfile"] if jobs != "0" else []
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *parallel, "tests/faults"]
+    return subprocess.run(argv, cwd=REPO, env=env, check=False).returncode
 
 
 def table(results: dict[str, dict[str, int]], default: dict[str, int]) -> str:
@@ -87,11 +90,12 @@ def rewrite(path: Path, text: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", type=Path, help="a report written by an earlier run")
+    parser.add_argument("--jobs", default="auto", help="pytest-xdist workers (auto: one per core; 0: none)")
     args = parser.parse_args()
     rc = 0
     if args.source is None:
         report = Path(tempfile.mkstemp(suffix=".json")[1])
-        rc = run_all(report)
+        rc = run_all(report, args.jobs)
     else:
         report = args.source
     results = json.loads(report.read_text())
