@@ -26,9 +26,12 @@ from asrctl.lifecycle.request import BundleChoice
 from asrctl.lifecycle.staging import new_run_id, staging_for
 from asrctl.net.checks import FAIL, OK, SKIPPED, WARN, Check
 from asrctl.plan import Step
+from asrctl.system import rootfs
 
 # The EFI variable `mokutil --sb-state` reads: 4 attribute bytes, then 1 when Secure Boot is on.
 SECURE_BOOT_VAR = "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+EFI_VAR_LIMIT = 4096  # the variable is 5 bytes
+LIST_LIMIT = 16 << 20  # Microsoft's longest supported_kernels lists are a few hundred KB
 
 
 def steps(app: App, backend: AgentBackend, staged: Path, options: InstallOptions) -> list[Step]:
@@ -49,10 +52,13 @@ def own_checks(app: App, staged: Path) -> list[VendorError]:
     hostname = in_root.strip() if in_root is not None else socket.gethostname()
     if not hostname:
         found.append(VendorError("ASRMobilityServiceHostNameNotSet", "The host name is not set."))
+    # Read as every input is (system/rootfs): a regular file only, non-blocking, bounded. A FIFO or a device put
+    # there must not hang the preflight; what cannot be read is "not enabled", as mokutil says without the variable.
     try:
-        secure_boot = app.paths.host(SECURE_BOOT_VAR).read_bytes()[4:5] == b"\x01"
-    except OSError:
-        secure_boot = False
+        var = rootfs.read_file(app.paths, SECURE_BOOT_VAR, EFI_VAR_LIMIT)
+    except (OSError, rootfs.Refused):
+        var = None
+    secure_boot = var is not None and var[4:5] == b"\x01"
     if secure_boot:
         found.append(
             VendorError("ASRMobilityServiceSecureBootEnabled", "Secure Boot is enabled.", {"VMName": hostname})
@@ -66,8 +72,12 @@ def own_checks(app: App, staged: Path) -> list[VendorError]:
         )
     tag = (app.platform.os_tag or "").upper()
     listed = staged / "supported_kernels"
-    if tag.startswith(("UBUNTU", "DEBIAN")) and listed.is_file():
-        lines = listed.read_text(encoding="utf-8", errors="replace").splitlines()
+    if tag.startswith(("UBUNTU", "DEBIAN")):  # no list (or no regular file) lists nothing, as for Microsoft
+        try:
+            data = rootfs.read_host(listed, LIST_LIMIT, follow=False) or b""
+        except (OSError, rootfs.Refused):
+            data = b""  # a list that cannot be read lists nothing: the kernel is not supported (fail closed)
+        lines = data.decode("utf-8", errors="replace").splitlines()
         if kernel not in (line.strip() for line in lines):
             found.append(
                 VendorError(
