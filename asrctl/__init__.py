@@ -1,3 +1,3 @@
 """asrctl: put the Azure Site Recovery Mobility Service on a machine, exactly and safely."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
