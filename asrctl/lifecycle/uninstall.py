@@ -74,20 +74,9 @@ def uninstall(app: App, req: Request, confirm: Callable[[str], bool]) -> Result:
                     )
             plan.extend(steps)
             plan.add(postchecks.after_uninstall(backend, current))
-            if req.dry_run:
-                _show(app, backend, before)
-                return dry_run(plan, app.out, result)
-            if asked is None:
-                _show(app, backend, before)
-            applied = carry_out(app, backend, plan, session, result, before, lambda s: s.absent)
-            collect_warnings(applied, result)
-            from asrctl import identity
-
-            identity.forget(app.paths)
-            result.reboot_required = True  # it says "restart": reboot_required (3010 with --exit-codes msi) agrees
-            result.warnings.append(RESTART)
-            app.out.success(f"Mobility Service {current.version} removed")
-            return result
+            return _remove(
+                app, backend, req, plan, session, before, asked, result, f"Mobility Service {current.version} removed"
+            )
 
 
 def _repair(
@@ -114,19 +103,37 @@ def _repair(
 
     plan.add(Step("remove-remains", f"Remove what is left of the agent ({describe(before)})", remove))
     plan.add(postchecks.after_repair(backend))
+    return _remove(
+        app, backend, req, plan, session, before, asked, result, "what was left of the Mobility Service was removed"
+    )
+
+
+def _remove(
+    app: App,
+    backend: AgentBackend,
+    req: Request,
+    plan: Plan,
+    session: Session,
+    before: HostState,
+    asked: HostState | None,
+    result: Result,
+    done: str,
+) -> Result:
+    """The end both removals share: the plan shown (or only shown, with --dry-run), carried out to "absent", the
+    host's identity forgotten, and the restart it needs said the same way everywhere."""
     if req.dry_run:
         _show(app, backend, before)
         return dry_run(plan, app.out, result)
     if asked is None:
-        _show(app, backend, before)
+        _show(app, backend, before)  # a confirmed run showed it before asking
     applied = carry_out(app, backend, plan, session, result, before, lambda s: s.absent)
     collect_warnings(applied, result)
     from asrctl import identity
 
     identity.forget(app.paths)
-    result.reboot_required = True
+    result.reboot_required = True  # it says "restart": reboot_required (3010 with --exit-codes msi) agrees
     result.warnings.append(RESTART)
-    app.out.success("what was left of the Mobility Service was removed")
+    app.out.success(done)
     return result
 
 
