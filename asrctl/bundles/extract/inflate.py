@@ -78,6 +78,29 @@ def _exception_type(value: object) -> type[Exception]:
 # --- gzip ---------------------------------------------------------------------------------------------------
 
 
+def _drain(d: _NeedsInput, data: bytes) -> Iterator[bytes]:
+    """Feed ``data`` to a decompressor that keeps unconsumed input itself (liblzma, ISA-L: ``needs_input``) and
+    yield its output, at most INFLATE_SIZE bytes per call, until it wants more input or the stream ends."""
+    piece = d.decompress(data, INFLATE_SIZE)
+    if piece:
+        yield piece
+    while not d.eof and not d.needs_input:
+        piece = d.decompress(b"", INFLATE_SIZE)
+        if not piece:
+            break
+        yield piece
+
+
+class _NeedsInput(Protocol):
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
+
+
 class GzipMember(ABC):
     """One gzip member (CRC and length checked at its end)."""
 
@@ -145,15 +168,7 @@ class IsalMember(GzipMember):
         return self.d.unused_data
 
     def pieces(self, data: bytes) -> Iterator[bytes]:
-        d = self.d
-        piece = d.decompress(data, INFLATE_SIZE)
-        if piece:
-            yield piece
-        while not d.eof and not d.needs_input:
-            piece = d.decompress(b"", INFLATE_SIZE)
-            if not piece:
-                break
-            yield piece
+        return _drain(self.d, data)
 
 
 class GzipInflater:
@@ -259,14 +274,7 @@ class LzmaInflater:
             d = self.d
             assert d is not None
             try:
-                piece = d.decompress(data, INFLATE_SIZE)
-                if piece:
-                    yield piece
-                while not d.eof and not d.needs_input:
-                    piece = d.decompress(b"", INFLATE_SIZE)
-                    if not piece:
-                        break
-                    yield piece
+                yield from _drain(d, data)
             except lzma.LZMAError as exc:
                 raise self._error(exc) from None
             if not d.eof:
