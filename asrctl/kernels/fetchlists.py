@@ -75,6 +75,31 @@ def _check_target(target: Path) -> None:
         )
 
 
+def _record_source(new: Path, name: str, record: dict[str, Any]) -> None:
+    """Where the tree came from, beside it. The archive is the mirror's, so it may hold this name itself: a
+    directory or a link there is refused (written through a link, the record would overwrite a list that was just
+    parsed); a regular file (a mirror republishing a fetched tree) is replaced by a new name, never written into,
+    so a hard link to a list cannot carry the write either."""
+    import stat
+
+    path = new / SOURCE_FILE
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise AsrctlError(
+            "ASRCTL-E032",
+            f"{name}: its {SOURCE_FILE} is not a regular file (the name asrctl keeps its own record under)",
+            remedy="Publish the SupportedKernels tree alone (docs/KERNELS.md); the old lists are kept.",
+        )
+    tmp = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=new, prefix=f"{SOURCE_FILE}.", delete=False)
+    with tmp:  # O_EXCL: a fresh file, whatever names the archive left
+        tmp.write(json.dumps(record, indent=2) + "\n")
+    os.chmod(tmp.name, 0o644)
+    os.replace(tmp.name, path)
+
+
 def fetch_lists(
     url: str,
     target: Path,
@@ -123,9 +148,7 @@ def fetch_lists(
         tree = open_tree(new)
         for ref in tree.refs:  # every list must parse before the old tree goes
             tree.load(ref)
-        (new / SOURCE_FILE).write_text(
-            json.dumps({"url": url, "sha256": got.sha256, "source": got.source}, indent=2) + "\n", encoding="utf-8"
-        )
+        _record_source(new, name, {"url": url, "sha256": got.sha256, "source": got.source})
         os.chmod(new, 0o755)
         with shielded():  # the old tree or the new one, whatever signal comes
             if target.exists():

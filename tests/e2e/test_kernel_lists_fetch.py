@@ -225,3 +225,53 @@ def test_bad_urls_are_usage_errors(tmp_path: Path, capsys, url: str) -> None:
     capsys.readouterr()
     assert run(["--json", "--root", str(tmp_path), "kernel", "lists", "fetch", url]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "ASRCTL-E002"
+
+
+LIST = "MobilityAgent/AzureToAzure/SupportedKernels/9.65.7460.1/DEBIAN12-64_supported_kernels.txt"
+
+
+def _with_member(info: tarfile.TarInfo, data: bytes | None = None) -> bytes:
+    """The fixture archive with one more member of any type (``archive`` adds regular files only)."""
+    src = tarfile.open(fileobj=io.BytesIO(archive()), mode="r:gz")
+    out = io.BytesIO()
+    with src, tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for member in src.getmembers():
+            tar.addfile(member, src.extractfile(member))
+        info.size = len(data or b"")
+        tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.DIRTYPE], ids=["symlink-to-a-list", "directory"])
+def test_an_archive_holding_the_source_record_as_no_file_is_refused(mirror, tmp_path: Path, capsys, kind) -> None:
+    """The mirror's archive may hold ``.asrctl-source.json`` itself: as a link to a list, writing the record would
+    overwrite that list after it was parsed; as a directory, the write failed as an internal error (exit 1)."""
+    files, url, ca_file = mirror
+    target = tmp_path / "kernels"
+    publish(files, archive())
+    assert fetch(tmp_path, url, ca_file, capsys, "--to", str(target))[0] == 0
+    before = tree_files(target)
+    member = tarfile.TarInfo(".asrctl-source.json")
+    member.type = kind
+    member.linkname = LIST if kind == tarfile.SYMTYPE else ""
+    publish(files, _with_member(member))
+    code, doc = fetch(tmp_path, url, ca_file, capsys, "--to", str(target))
+    assert (code, doc["error"]["code"]) == (5, "ASRCTL-E032"), doc
+    assert ".asrctl-source.json" in doc["error"]["message"]
+    assert tree_files(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".kernels.")) == [".kernels.download"]
+
+
+def test_a_source_record_in_the_archive_is_replaced_never_written_through(mirror, tmp_path: Path, capsys) -> None:
+    """A mirror that republishes a fetched tree carries the record as a file; one hard-linked to a list must not
+    carry the new record into that list."""
+    files, url, ca_file = mirror
+    target = tmp_path / "kernels"
+    member = tarfile.TarInfo(".asrctl-source.json")
+    member.type = tarfile.LNKTYPE
+    member.linkname = LIST
+    digest = publish(files, _with_member(member))
+    code, doc = fetch(tmp_path, url, ca_file, capsys, "--to", str(target))
+    assert code == 0, doc
+    assert (target / LIST).read_bytes() == (LISTS / LIST).read_bytes()
+    assert json.loads((target / ".asrctl-source.json").read_text())["sha256"] == digest
