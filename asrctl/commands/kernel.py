@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from asrctl.kernels.check import Answer
 
 SCENARIOS = ("AzureToAzure", "OnPremiseToAzure")
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")  # as bundles/names.py reads a tag from a bundle name
 
 
 @click.group(
@@ -74,6 +76,13 @@ def kernel_check(
     from asrctl.kernels.tree import open_tree
 
     app = begin(ctx)
+    if tag is not None and _TAG.fullmatch(tag) is None:
+        # It reaches a file name (the installed build's saved list) and the verdict: a typo must not read as
+        # "cannot be told here" (exit 12).
+        raise AsrctlError(
+            "ASRCTL-E002",
+            f"--tag {tag!r} is not a bundle OS tag (ASCII letters, digits, '.' and '-', as in UBUNTU-22.04-64)",
+        )
     wanted: list[tuple[str, list[str]]] = [(kver.require(k, "--kernel"), ["given"]) for k in kernels]
     bundle = None
     if bundle_path:

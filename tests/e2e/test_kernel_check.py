@@ -274,3 +274,14 @@ def test_running_and_next_boot_kernels_by_default(capsys, tmp_path: Path, monkey
         ("5.15.0-1103-azure", ["next_boot"]),
     ]
     assert doc["data"]["next_boot"]["source"] == "the newest installed kernel"
+
+
+@pytest.mark.parametrize("tag", ["../../x", "UBUNTU-22.04-64/../..", "UBUNTU\n22", ""])
+def test_a_bad_tag_is_exit_2_not_an_unknown_verdict(roots, capsys, tag: str) -> None:
+    """--tag reaches a file name (asrctl's saved copy of the installed build's list) and the verdict: a string no
+    bundle could be named with is the operator's typo (exit 2), not "cannot be told here" (exit 12); an empty one
+    is not silently this host's."""
+    root = roots["ubuntu-22.04"]
+    code, doc = check(root, capsys, "--kernel", "5.15.0-1103-azure", "--lists", str(LISTS), "--tag", tag)
+    assert (code, doc["error"]["code"]) == (2, "ASRCTL-E002"), doc
+    assert "--tag" in doc["error"]["message"]
