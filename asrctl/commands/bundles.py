@@ -338,7 +338,9 @@ def bundles_fetch(
     An interrupted download is resumed by the next run.
     """
     from asrctl.bundles.fetch import fetch_bundle
+    from asrctl.system import redact
 
+    redact.register_url_password(url)  # before anything can print or record the URL
     app = begin(ctx)
     target = to_dir or (Path(app.bundle_dir_args[0]) if app.bundle_dir_args else app.paths.default_bundle_dir)
     got = fetch_bundle(

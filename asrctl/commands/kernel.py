@@ -242,7 +242,9 @@ def kernel_lists_fetch(
     put in place of the old tree in one rename. Proxies and retries as `bundles fetch`.
     """
     from asrctl.kernels.fetchlists import fetch_lists
+    from asrctl.system import redact
 
+    redact.register_url_password(url)  # before anything can print or record the URL
     app = begin(ctx)
     from asrctl.kernels.tree import FETCHED
 

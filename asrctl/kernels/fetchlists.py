@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from asrctl.errors import AsrctlError
 from asrctl.kernels.tree import open_tree
+from asrctl.system import redact
 from asrctl.system.signals import shielded
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def fetch_lists(
         tree = open_tree(new)
         for ref in tree.refs:  # every list must parse before the old tree goes
             tree.load(ref)
-        _record_source(new, name, {"url": url, "sha256": got.sha256, "source": got.source})
+        _record_source(new, name, {"url": redact.redact(url), "sha256": got.sha256, "source": got.source})
         os.chmod(new, 0o755)
         with shielded():  # the old tree or the new one, whatever signal comes
             if target.exists():

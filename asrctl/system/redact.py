@@ -66,6 +66,21 @@ def register(secret: str) -> None:
     install_scrubber(redact, redact_data)
 
 
+def register_url_password(url: str) -> None:
+    """The password of a URL's user info (``https://user:password@mirror/...``, as given to ``bundles fetch`` or
+    ``kernel lists fetch``) is a secret like a passphrase: masked from now on in everything printed, logged, put in
+    the JSON result or written beside a fetched tree, whatever shape the text around it has."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # a malformed port: the URL is refused later, with its own error
+        return
+    if password:
+        register(password)
+        register(unquote(password))
+
+
 def mask() -> str:
     """The mask in use (``MASK`` unless a secret is a token of it)."""
     return _mask

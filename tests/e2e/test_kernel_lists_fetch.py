@@ -275,3 +275,24 @@ def test_a_source_record_in_the_archive_is_replaced_never_written_through(mirror
     assert code == 0, doc
     assert (target / LIST).read_bytes() == (LISTS / LIST).read_bytes()
     assert json.loads((target / ".asrctl-source.json").read_text())["sha256"] == digest
+
+
+def test_a_password_in_the_url_is_in_no_output_log_or_record(mirror, tmp_path: Path, capsys) -> None:
+    """https://user:password@mirror/...: the password authenticates the download and appears nowhere: not in the
+    JSON result, not on stderr, not in the record beside the fetched tree (asrctl's log masks URL passwords by their
+    shape: tests/unit/test_redact.py)."""
+    files, url, ca_file = mirror
+    secret = "Mirr0r-Pa55"
+    root = tmp_path / "root"
+    root.mkdir()
+    publish(files, archive())
+    with_password = url.replace("https://", f"https://fetcher:{secret}@")
+    capsys.readouterr()
+    code = run(["--json", "--root", str(root), "kernel", "lists", "fetch", with_password, "--ca-bundle", ca_file])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["data"]["url"].startswith("https://fetcher:") and doc["data"]["lists"] == 17
+    record = root / "var/lib/asrctl/supported-kernels/.asrctl-source.json"
+    for where, text in (("stdout", out), ("stderr", err), ("record", record.read_text())):
+        assert secret not in text, f"the URL's password is in the {where}"

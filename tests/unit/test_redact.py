@@ -363,3 +363,14 @@ def test_json_is_masked_by_field_name_whatever_the_value() -> None:
         "list": [{"api_key": redact.MASK}],
     }
     assert count == 4
+
+
+def test_a_url_password_is_a_secret_from_then_on() -> None:
+    """bundles fetch and kernel lists fetch register it before anything prints the URL: masked wherever it shows,
+    quoted or unquoted, also outside a URL's shape (a JSON field holding the URL as given)."""
+    redact.register_url_password("https://fetcher:p%40ss-Word9@mirror.example/asr/b.tar.gz")
+    assert redact.redact("user p@ss-Word9 and p%40ss-Word9") == f"user {redact.MASK} and {redact.MASK}"
+    assert redact.redact_data({"url": "fetcher:p%40ss-Word9@mirror"}) == {"url": f"fetcher:{redact.MASK}@mirror"}
+    redact.register_url_password("https://mirror.example:notaport/x")  # refused later as a URL; nothing to mask
+    redact.register_url_password("https://mirror.example/x")
+    assert redact.redact("mirror.example") == "mirror.example"
