@@ -83,4 +83,14 @@ def drivers_install(
         dry_run=dry_run,
         yes=yes,
     )
-    return hotfix.install(app, factory.backend_for(app), tag, req, confirm_on_terminal("drivers install"))
+    from asrctl.lifecycle.recovery import mend
+
+    backend = factory.backend_for(app)
+    return hotfix.install(
+        app,
+        backend,
+        tag,
+        req,
+        confirm_on_terminal("drivers install"),
+        mend=lambda session: mend(app, backend, session, "drivers install"),
+    )

@@ -476,12 +476,23 @@ class Request:
     yes: bool = False
 
 
-def install(app: App, backend: AgentBackend, tag: str, req: Request, confirm: Callable[[str], bool]) -> Result:
+def install(
+    app: App,
+    backend: AgentBackend,
+    tag: str,
+    req: Request,
+    confirm: Callable[[str], bool],
+    mend: Callable[[Session], None] | None = None,
+) -> Result:
     """Under the host lock (decide under it: the driver's state and the agent are read there): preconditions
-    (agent, package, build, kernels, the loaded driver) → plan → confirmation → apply → result."""
+    (agent, package, build, kernels, the loaded driver) → plan → confirmation → apply → result. ``mend`` is the
+    lifecycle's repair of what a killed run left (its services stopped, a stale vendor lock), run first under the
+    lock as every changing verb does; it is passed in because the lifecycle sits above this layer."""
     from asrctl.plan import hold
 
     with hold(app.paths.state_dir, app.command, app.out, dry_run=req.dry_run) as session:
+        if mend is not None and not req.dry_run:
+            mend(session)
         return _install(app, backend, tag, req, confirm, session)
 
 

@@ -414,3 +414,23 @@ def test_status_shows_the_driver_and_an_unhealthy_one_fails_the_check(h: Host) -
     assert code == 9 and driver_reasons(doc) == ["driver_faulty"] and doc["data"]["driver"]["faulty"] is True
     assert doc["data"]["health"]["status"] == "degraded"
     saved.write_text(f"{K}\n")
+
+
+def test_a_run_killed_outright_leaves_the_agent_running_after_the_next_run(h: Host) -> None:
+    """SIGKILL while the driver is being loaded (the agent stopped around it): the next run under the lock starts
+    the agent's services again before anything else, as install, upgrade, register and uninstall do, even when
+    that run itself fails (here: a package that does not exist)."""
+    pkg = package(h)
+    killer = h.base / "killer-bin"
+    killer.mkdir(exist_ok=True)
+    (killer / "modprobe").write_text("#!/bin/sh\nkill -9 $PPID\nsleep 5\n")
+    (killer / "modprobe").chmod(0o755)
+    env = {**os.environ, "PATH": f"{killer}{os.pathsep}{os.environ['PATH']}"}
+    argv = [sys.executable, "-m", "asrctl", "--json", "--root", str(h.root), "drivers", "install", str(pkg)]
+    killed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert h.running_services() == set(), "the kill came while the agent was stopped around the load"
+
+    code, doc = h.asrctl("drivers", "install", str(h.base / "no-such-package.tar.gz"))
+    assert code != 0 and doc["error"]["code"].startswith("ASRCTL-E")
+    assert h.running_services() == {"svagents", "appservice"}
