@@ -29,7 +29,7 @@ from asrctl.lifecycle.preconditions import (
     require_privileges,
     require_supported,
 )
-from asrctl.lifecycle.recovery import last_killed_install, mend
+from asrctl.lifecycle.recovery import last_killed_install, under_lock
 from asrctl.lifecycle.registration import (
     PreparedRegistration,
     check_connectivity,
@@ -42,10 +42,10 @@ from asrctl.lifecycle.registration import (
 )
 from asrctl.lifecycle.request import Request
 from asrctl.lifecycle.staging import new_run_id, stage, with_run_dir
-from asrctl.lifecycle.state import HostState, describe, observe, whole
+from asrctl.lifecycle.state import HostState, describe, whole
 from asrctl.lifecycle.steps import fresh_install_steps, vm_agent
 from asrctl.output import Result
-from asrctl.plan import Plan, Session, Step, collect_warnings, dry_run, hold, nothing_to_do
+from asrctl.plan import Plan, Session, Step, collect_warnings, dry_run, nothing_to_do
 from asrctl.versions import release_cmp
 
 
@@ -60,10 +60,7 @@ def install(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         run_id = new_run_id()
         req = with_cs_type(req)  # from the inputs, never a silent guess
         prepared = prepare_registration(app, req.registration, run_id, environ)
-        with hold(app.paths.state_dir, "install", app.out, req.dry_run) as session:
-            mend(app, backend, session, "install")
-            before = observe(backend)
-            result.data["agent"] = before.as_json()
+        with under_lock(app, backend, "install", req.dry_run, result) as (session, before):
             return _decide(app, req, backend, bundle, tag, prepared, run_id, session, before, result)
 
 

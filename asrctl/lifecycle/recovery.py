@@ -15,13 +15,16 @@ the lifecycle knows how to mend:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from asrctl.agent.base import AgentBackend
 from asrctl.app import App
 from asrctl.errors import AsrctlError
-from asrctl.lifecycle.state import observe
-from asrctl.plan import Session
+from asrctl.lifecycle.state import HostState, observe
+from asrctl.output import Result
+from asrctl.plan import Session, hold
 from asrctl.system.journal import Journal
 
 
@@ -72,3 +75,17 @@ def mend(app: App, backend: AgentBackend, session: Session, command: str) -> Non
         backend.start_services(state.agent)
     except AsrctlError as exc:
         app.out.warn(f"they did not start: {exc.message}")
+
+
+@contextlib.contextmanager
+def under_lock(
+    app: App, backend: AgentBackend, command: str, dry_run: bool, result: Result
+) -> Iterator[tuple[Session, HostState]]:
+    """How every changing verb begins: the host lock, then what a killed run left mended, then the host read (the
+    state it decides on, also the result's ``agent`` until the run changes it). Deciding before the lock is how a
+    concurrent run once removed a good agent."""
+    with hold(app.paths.state_dir, command, app.out, dry_run) as session:
+        mend(app, backend, session, command)
+        before = observe(backend)
+        result.data["agent"] = before.as_json()
+        yield session, before

@@ -12,7 +12,7 @@ from asrctl.errors import AsrctlError
 from asrctl.lifecycle import postchecks
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import require_privileges
-from asrctl.lifecycle.recovery import mend
+from asrctl.lifecycle.recovery import under_lock
 from asrctl.lifecycle.registration import (
     check_connectivity,
     prepare_registration,
@@ -23,10 +23,10 @@ from asrctl.lifecycle.registration import (
 )
 from asrctl.lifecycle.request import Request
 from asrctl.lifecycle.staging import new_run_id
-from asrctl.lifecycle.state import describe, observe
+from asrctl.lifecycle.state import describe
 from asrctl.lifecycle.steps import guard_existing
 from asrctl.output import Result
-from asrctl.plan import Plan, dry_run, hold, nothing_to_do
+from asrctl.plan import Plan, dry_run, nothing_to_do
 
 
 def register(app: App, req: Request, environ: Mapping[str, str]) -> Result:
@@ -43,10 +43,7 @@ def register(app: App, req: Request, environ: Mapping[str, str]) -> Result:
             raise AsrctlError("ASRCTL-E085", "--cs-type CSPrime needs --config-file FILE (made by the appliance)")
         prepared = prepare_registration(app, inp, run_id, environ)
         assert prepared is not None
-        with hold(app.paths.state_dir, "register", app.out, req.dry_run) as session:
-            mend(app, backend, session, "register")
-            before = observe(backend)
-            result.data["agent"] = before.as_json()
+        with under_lock(app, backend, "register", req.dry_run, result) as (session, before):
             before.refuse_unreadable()
             current = before.agent
             if current is None and before.half_installed:

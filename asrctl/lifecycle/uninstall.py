@@ -15,12 +15,12 @@ from asrctl.errors import AsrctlError
 from asrctl.lifecycle import postchecks
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import require_privileges
-from asrctl.lifecycle.recovery import mend
+from asrctl.lifecycle.recovery import under_lock
 from asrctl.lifecycle.request import Request
 from asrctl.lifecycle.state import HostState, describe, observe
 from asrctl.lifecycle.steps import guard_existing, settle_uninstall
 from asrctl.output import Result
-from asrctl.plan import Plan, Session, Step, collect_warnings, dry_run, hold, nothing_to_do
+from asrctl.plan import Plan, Session, Step, collect_warnings, dry_run, nothing_to_do
 
 RESTART = "restart the machine before you configure replication for it again (Microsoft's advice)"
 
@@ -46,10 +46,7 @@ def uninstall(app: App, req: Request, confirm: Callable[[str], bool]) -> Result:
                     result.data["declined"] = True
                     return result
                 asked = seen
-        with hold(app.paths.state_dir, "uninstall", app.out, req.dry_run) as session:
-            mend(app, backend, session, "uninstall")
-            before = observe(backend)
-            result.data["agent"] = before.as_json()
+        with under_lock(app, backend, "uninstall", req.dry_run, result) as (session, before):
             if before.unreadable_code == "ASRCTL-E115":
                 before.refuse_unreadable()  # never act on what a hostile or broken file points to
             current = before.agent

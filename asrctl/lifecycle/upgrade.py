@@ -21,7 +21,7 @@ from asrctl.errors import AsrctlError
 from asrctl.lifecycle import kernelcheck, postchecks, prereq
 from asrctl.lifecycle.outcome import carry_out, reported
 from asrctl.lifecycle.preconditions import check_disk, choose_bundle, digest_for, require_privileges, require_supported
-from asrctl.lifecycle.recovery import mend
+from asrctl.lifecycle.recovery import under_lock
 from asrctl.lifecycle.registration import (
     PreparedRegistration,
     check_connectivity,
@@ -37,7 +37,7 @@ from asrctl.lifecycle.staging import new_run_id, stage, stage_also, staging_for,
 from asrctl.lifecycle.state import HostState, describe, observe
 from asrctl.lifecycle.steps import fresh_install_steps, guard_existing, restart_services, vm_agent
 from asrctl.output import Result
-from asrctl.plan import Plan, Session, Step, collect_warnings, dry_run, hold, nothing_to_do
+from asrctl.plan import Plan, Session, Step, collect_warnings, dry_run, nothing_to_do
 from asrctl.system import secrets
 from asrctl.versions import release_cmp, version_jump
 
@@ -57,10 +57,7 @@ def upgrade(app: App, req: Request, environ: Mapping[str, str]) -> Result:
         if not req.registration.no_register:  # registration inputs given: their CS type, never a silent guess
             req = replace(req, registration=replace(req.registration, cs_type=resolve_cs_type(req.registration)))
         prepared = prepare_registration(app, req.registration, run_id, environ)
-        with hold(app.paths.state_dir, "upgrade", app.out, req.dry_run) as session:
-            mend(app, backend, session, "upgrade")
-            before = observe(backend)
-            result.data["agent"] = before.as_json()
+        with under_lock(app, backend, "upgrade", req.dry_run, result) as (session, before):
             return _decide(app, req, backend, bundle, tag, prepared, run_id, session, before, result)
 
 
